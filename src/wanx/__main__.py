@@ -1,0 +1,5 @@
+"""`python -m wanx` runs the CLI."""
+
+from wanx.cli import main
+
+main()

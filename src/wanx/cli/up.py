@@ -1,0 +1,10 @@
+"""`wanx up`: placeholder command, filled in by its issue."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(root: typer.Typer) -> None:
+    """Mount this module's commands on the root app (none yet)."""
+    del root
