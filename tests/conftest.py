@@ -11,10 +11,16 @@ import pytest
 from tests.helpers.servers import PYTHON, REPO, free_port, run_process
 
 
+# Switches that point the test suite at optional real components (documented in docs/testing.md).
+KEEP = frozenset({"WANX_COMFYUI_DIR", "WANX_SRC_DIR"})
+
+
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never see the developer's wanx or Hugging Face settings."""
+    """Tests never see the developer's wanx or Hugging Face settings (only the test switches pass)."""
     for name in list(os.environ):
+        if name in KEEP:
+            continue
         if name.startswith(("WANX_", "HF_", "HUGGING_FACE_", "MODELSCOPE_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
