@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import typer
 
 from wanx import __version__
-from wanx.cli import _output, doctor, gateway, models, run, token, up, workflows
+from wanx.cli import _output, doctor, gateway, models, run, serve, token, up, workflows
 from wanx.errors import WanxError
 
 __all__ = ["app", "main"]
@@ -37,7 +37,7 @@ def _root(
     """wanx: ComfyUI with the Wan2.1 image-to-video and VACE workflows, safely, in one command."""
 
 
-for _module in (models, gateway, token, workflows, run, doctor, up):
+for _module in (models, gateway, token, workflows, run, doctor, up, serve):
     _module.register(app)
 
 
