@@ -34,6 +34,9 @@ def temp_sibling(target: Path, *, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a unique temp path beside ``target``; it is removed on exit unless renamed away."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    # mkstemp creates 0600; the file renamed into place must get the usual mode, or another uid (ComfyUI in
+    # the container) cannot read what we wrote. Secrets ask for 0600 explicitly.
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     tmp = Path(name)
     try:
@@ -57,6 +60,12 @@ def atomic_write(target: Path, *, mode: int | None = None, binary: bool = False)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def free_bytes(path: Path) -> int:

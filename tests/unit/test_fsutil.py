@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,14 @@ def test_atomic_write_replaces_whole_or_not_at_all(tmp_path: Path) -> None:
 
 def test_free_bytes_of_missing_path_uses_parent(tmp_path: Path) -> None:
     assert free_bytes(tmp_path / "not" / "yet") > 0
+
+
+def test_atomic_write_default_mode_follows_umask(tmp_path: Path) -> None:
+    target = tmp_path / "extra_model_paths.yaml"
+    old = os.umask(0o022)
+    try:
+        with atomic_write(target) as fh:
+            fh.write("x")  # type: ignore[arg-type]
+    finally:
+        os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o644
