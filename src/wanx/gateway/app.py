@@ -100,7 +100,7 @@ def _unauthenticated(request: web.Request, reason: str) -> web.StreamResponse:
         target = canonical_path(request.raw_path.partition("?")[0])
         query = strip_token_query(request.query_string)
         next_path = (target.forward if target else "/") + (f"?{query}" if query else "")
-        response = web.HTTPFound(login.login_url(next_path))
+        response = web.Response(status=302, headers={"Location": login.login_url(next_path)})
         if request.cookies.get("wanx_session"):
             response.del_cookie("wanx_session", path="/")
         return response

@@ -78,7 +78,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     if record is None:
         state.metrics.auth_failures["invalid_login"] += 1
         return _page(next_path, "That token is not valid (or it was revoked).", status=401)
-    response = web.HTTPSeeOther(next_path)
+    response = web.Response(status=303, headers={"Location": next_path})
     response.set_cookie(
         COOKIE_NAME,
         token,
@@ -93,7 +93,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
-    response = web.HTTPSeeOther("/login")
+    response = web.Response(status=303, headers={"Location": "/login"})
     response.del_cookie(COOKIE_NAME, path="/")
     response.headers["Cache-Control"] = "no-store"
     return response

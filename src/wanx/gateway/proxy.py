@@ -52,6 +52,7 @@ class ProxyResult:
     bytes_out: int = 0
     bytes_in: int = 0
     upstream_status: int | None = None
+    too_large: bool = False
 
 
 def new_upstream_session(*, connect_timeout_s: float = 5.0, read_timeout_s: float = 300.0) -> aiohttp.ClientSession:
@@ -96,6 +97,7 @@ async def _stream_body(request: web.Request, limit: int | None, result: ProxyRes
     async for chunk in request.content.iter_chunked(CHUNK):
         result.bytes_in += len(chunk)
         if limit is not None and result.bytes_in > limit:
+            result.too_large = True  # aiohttp wraps the exception; the flag survives
             raise BodyTooLarge
         yield chunk
 
@@ -163,13 +165,13 @@ async def proxy_http(
                 await response.write(chunk)
             await response.write_eof()
             return response
-    except BodyTooLarge:
-        return error_response(
-            413, "body_too_large", f"{request.method} {request.path}: request body is over {body_limit} bytes"
-        )
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+    except (BodyTooLarge, TimeoutError, aiohttp.ClientError, OSError) as exc:
         if "response" in locals() and response.prepared:
             raise  # headers are gone; dropping the connection is the only honest signal left
+        if result.too_large:  # aiohttp wraps BodyTooLarge in a connection error; the flag survives
+            return error_response(
+                413, "body_too_large", f"{request.method} {request.path}: request body is over {body_limit} bytes"
+            )
         log.warning(
             "upstream request failed",
             extra={"event": "gateway.upstream_error", "upstream": str(base), "error": type(exc).__name__},

@@ -85,10 +85,19 @@ async def test_matrix(shared_gate: Gate, kind: str, carrier: str) -> None:
                     if kind in ("none", "wrong", "revoked"):
                         if status != 401:
                             problems.append(where)
-                    elif kind == "admin" or route.user is True or route.user in ("no_clear", "prompt_graph", "no_path_type"):
+                    elif (
+                        kind == "admin"
+                        or route.user is True
+                        or route.user in ("no_clear", "prompt_graph", "no_path_type")
+                    ):
                         if status in (401, 403) and code not in (None, "upstream_refused"):
                             problems.append(where)
-                        if route.path == "/internal/logs" and kind == "admin" and method == "GET" and "server log" not in text:
+                        if (
+                            route.path == "/internal/logs"
+                            and kind == "admin"
+                            and method == "GET"
+                            and "server log" not in text
+                        ):
                             problems.append(where + " (admin should see the real log)")
                     elif route.user is False:
                         if (status, code) != (403, "route_forbidden"):
