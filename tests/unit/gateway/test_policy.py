@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.unit.gateway.routes import ROUTES, Route, other_spelling, spellings
@@ -97,12 +99,11 @@ def test_user_path_tricks(method: str, raw: str, allowed: bool, check: Check | N
         assert got_check is check
 
 
-def test_policy_file_errors_name_the_rule(tmp_path: object) -> None:
-    from pathlib import Path
-
-    bad = Path(str(tmp_path)) / "p.yaml"
+def test_policy_file_errors_name_the_rule(tmp_path: Path) -> None:
+    bad = tmp_path / "p.yaml"
     bad.write_text(
-        "version: 1\nroles:\n  admin: {all: true}\n  user:\n    rules:\n      - {methods: [GET], path: /x, check: nope}\n"
+        "version: 1\nroles:\n  admin: {all: true}\n  user:\n    rules:\n"
+        "      - {methods: [GET], path: /x, check: nope}\n"
         "static_extensions: []\nuserdata_folders: []\nprompt: {allowed_classes: [], path_inputs: []}\n"
     )
     with pytest.raises(PolicyFileError, match=r"user rule #1: unknown check 'nope'"):
@@ -111,4 +112,4 @@ def test_policy_file_errors_name_the_rule(tmp_path: object) -> None:
     with pytest.raises(PolicyFileError, match="version: 1"):
         load_policy(bad)
     with pytest.raises(PolicyFileError, match="cannot read"):
-        load_policy(Path(str(tmp_path)) / "missing.yaml")
+        load_policy(tmp_path / "missing.yaml")
