@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -13,7 +15,7 @@ import aiohttp
 from aiohttp import web
 
 from wanx.gateway import checks, login
-from wanx.gateway.audit import AuditLine, AuditSink, write_audit
+from wanx.gateway.audit import AuditLine, AuditSink, flush_periodically, write_audit
 from wanx.gateway.auth import PRINCIPAL_KEY, Carrier, Principal, authenticate, find_credential, same_origin
 from wanx.gateway.graph_policy import check_prompt_body
 from wanx.gateway.health import healthz, readyz
@@ -372,7 +374,11 @@ def create_app(
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
         app[SESSION_KEY] = new_upstream_session(read_timeout_s=settings.upstream_timeout_s * 10)
+        flusher = asyncio.create_task(flush_periodically(app[AUDIT_KEY]))
         yield
+        flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flusher
         await app[SESSION_KEY].close()
 
     app.cleanup_ctx.append(upstream_session)

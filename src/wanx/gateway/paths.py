@@ -7,12 +7,15 @@ refuses what it cannot read unambiguously (encoded dots, double encoding, NUL, b
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
 __all__ = ["CanonicalPath", "canonical_path", "strip_token_query"]
 
 _SAFE = "!$&'()*+,;=:@~-._"
+# No '%', no empty, '.' or '..' segment, no trailing slash: already canonical.
+_PLAIN = re.compile(r"(?:/(?!\.{1,2}(?:/|$))[A-Za-z0-9_.~!$&'()*+,;=:@-]+)+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,10 @@ def canonical_path(raw_path: str) -> CanonicalPath | None:
     """Normalise the raw request path (no query); ``None`` when it cannot be read unambiguously."""
     if not raw_path.startswith("/"):
         return None
+    if _PLAIN.fullmatch(raw_path):  # the common case: nothing to decode or resolve
+        parts = tuple(raw_path[1:].split("/")) if raw_path != "/" else ()
+        api = bool(parts) and parts[0] == "api"
+        return CanonicalPath(parts[1:] if api else parts, api)
     out: list[str] = []
     for raw in raw_path.split("/"):
         if raw in ("", "."):

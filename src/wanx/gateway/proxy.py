@@ -24,6 +24,7 @@ __all__ = ["BodyTooLarge", "ProxyResult", "forward_headers", "new_upstream_sessi
 log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
+CHUNK_OUT = 1 << 20
 _HOP = frozenset(
     {
         "connection",
@@ -160,13 +161,15 @@ async def proxy_http(
             if upstream.content_length is not None:
                 response.content_length = upstream.content_length
             await response.prepare(request)
-            async for chunk in upstream.content.iter_any():
+            async for chunk in upstream.content.iter_chunked(CHUNK_OUT):
                 result.bytes_out += len(chunk)
                 await response.write(chunk)
             await response.write_eof()
             return response
     except (BodyTooLarge, TimeoutError, aiohttp.ClientError, OSError) as exc:
         if "response" in locals() and response.prepared:
+            if request.transport is None or request.transport.is_closing():
+                return response  # the client went away mid-answer: nothing left to tell it
             raise  # headers are gone; dropping the connection is the only honest signal left
         if result.too_large:  # aiohttp wraps BodyTooLarge in a connection error; the flag survives
             return error_response(
