@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -87,7 +87,32 @@ def interleaved(runs: int, direct: Callable[[], T], through: Callable[[], T]) ->
     return a, b
 
 
+def serve_passthrough(upstream: str, port: int) -> None:
+    """A bare aiohttp pass-through proxy (no auth, policy, audit): the floor for any aiohttp proxy."""
+    import aiohttp
+    from aiohttp import web
+
+    session_key = web.AppKey("session", aiohttp.ClientSession)
+
+    async def handler(request: web.Request) -> web.Response:
+        async with request.app[session_key].request(request.method, upstream + request.path_qs) as r:
+            return web.Response(body=await r.read(), status=r.status)
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[session_key] = aiohttp.ClientSession()
+        yield
+        await app[session_key].close()
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    app.cleanup_ctx.append(ctx)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--serve-passthrough"]:
+        serve_passthrough(sys.argv[2], int(sys.argv[3]))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="duration of each wrk run")
     parser.add_argument("--connections", type=int, default=50)
@@ -131,6 +156,23 @@ def main() -> int:
                     f"direct {rps_direct:.0f} req/s, through {rps_through:.0f} req/s, "
                     f"ratio {results['small']:.2f} (target >= {TARGETS['small']})"
                 )
+                pport = free_port()
+                floor_argv = [PYTHON, __file__, "--serve-passthrough", direct, str(pport)]
+                with run_process(floor_argv, ready_url=f"http://127.0.0.1:{pport}/system_stats"):
+                    floor = max(
+                        wrk_rps(
+                            f"http://127.0.0.1:{pport}{path}",
+                            seconds=args.seconds,
+                            connections=args.connections,
+                            headers={},
+                        )
+                        or 0.0
+                        for _ in range(args.runs)
+                    )
+                print(
+                    f"  reference: a bare aiohttp pass-through proxy (no auth, policy, audit) does {floor:.0f} req/s, "
+                    f"ratio {floor / rps_direct:.2f}; the gateway keeps {rps_through / floor:.2f} of that"
+                )
             view = "/api/view?filename=big.bin&type=output"
             pid = gw.proc.pid
             sd, st = interleaved(
@@ -146,7 +188,8 @@ def main() -> int:
                 f"gateway peak RSS growth while streaming: {results['rss_mib']:.1f} MiB (target < {TARGETS['rss_mib']})"
             )
             print(
-                f"load average during the run: {' '.join(f'{x:.1f}' for x in psutil.getloadavg())} on {psutil.cpu_count()} CPUs"
+                f"load average during the run: {' '.join(f'{x:.1f}' for x in psutil.getloadavg())} "
+                f"on {psutil.cpu_count()} CPUs"
             )
     missed = [k for k, v in results.items() if (v >= TARGETS[k] if k == "rss_mib" else v < TARGETS[k])]
     print("bench-gateway: " + ("all targets met" if not missed else f"missed: {', '.join(missed)}"))

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
 CHUNK_OUT = 1 << 20
+SMALL_BODY = 256 * 1024  # answers this small are read whole and sent in one write
 _HOP = frozenset(
     {
         "connection",
@@ -151,9 +152,11 @@ async def proxy_http(
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
         ) as upstream:
             result.upstream_status = upstream.status
-            if on_body is not None:
-                payload = await upstream.read()
-                on_body(payload)
+            small = upstream.content_length is not None and upstream.content_length <= SMALL_BODY
+            if (on_body is not None or small) and request.method != "HEAD":
+                payload = await upstream.read()  # one write downstream; bounded by SMALL_BODY unless on_body
+                if on_body is not None:
+                    on_body(payload)
                 result.bytes_out = len(payload)
                 return web.Response(body=payload, status=upstream.status, headers=_response_headers(upstream))
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
