@@ -115,6 +115,16 @@ def _unauthenticated(request: web.Request, reason: str) -> web.StreamResponse:
     return error_response(401, "unauthorized", message, headers={"WWW-Authenticate": challenge})
 
 
+def _bytes_out(response: web.StreamResponse | None) -> int:
+    """Body bytes sent (streamed answers) or about to be sent (whole answers, written after the middleware)."""
+    if response is None:
+        return 0
+    if response.prepared:
+        return response.body_length
+    body = response.body if isinstance(response, web.Response) else None
+    return len(body) if isinstance(body, bytes | bytearray) else 0
+
+
 def _is_state_changing(request: web.Request) -> bool:
     return request.method not in _SAFE_METHODS or request.headers.get("Upgrade", "").lower() == "websocket"
 
@@ -156,7 +166,7 @@ async def gateway_middleware(
                     method=request.method,
                     path=(path.forward if path else "<unreadable>"),
                     status=status,
-                    bytes=(response.body_length if response is not None else 0),
+                    bytes=_bytes_out(response),
                     bytes_in=request.content.total_bytes,
                     duration_ms=round(elapsed * 1000, 2),
                     remote=request.remote,

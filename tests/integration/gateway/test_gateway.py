@@ -229,7 +229,7 @@ async def test_audit_lines(gate: Gate) -> None:
         await s.get(gate.url + "/api/queue", headers=_bearer(gate.revoked))
     lines = gate.audit_lines()
     assert lines[0]["token"] == "alice" and lines[0]["path"] == "/api/view" and lines[0]["status"] == 404
-    assert lines[1]["token"] is None and lines[1]["status"] == 401
+    assert lines[1]["token"] is None and lines[1]["status"] == 401 and lines[1]["bytes"] > 0
     assert {"ts", "event", "method", "bytes", "duration_ms", "prompt_id"} <= set(lines[0])
     assert not any(s in gate.audit.getvalue() for s in gate.secrets())
 
