@@ -94,6 +94,8 @@ class Process:
         self.proc = subprocess.Popen(
             self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
+        if self.log:
+            out.close()  # the child holds its own descriptor
         wait_http(self.ready_url, timeout=timeout, proc=self.proc)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
