@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from wanx.cli._output import console
-from wanx.client import ComfyClient, JobResult, OutputFile
-from wanx.client import Progress as JobProgress
 from wanx.errors import GraphInvalid, ParamError, UsageError
 from wanx.workflows.check import check_graph
 from wanx.workflows.params import ParamType, WorkflowSpec, fill_params, load_graph, load_workflows, parse_value
 from wanx.workflows.schema import load_schema
 from wanx.workflows.shipped import default_root
+
+if TYPE_CHECKING:
+    from wanx.client import ComfyClient, JobResult, OutputFile
+    from wanx.client import Progress as JobProgress
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
@@ -137,6 +139,8 @@ async def _run(
     show: bool,
     state: dict[str, str],
 ) -> list[Path]:
+    from wanx.client import ComfyClient  # aiohttp is slow to import; only running needs it
+
     async with ComfyClient(server, token=token) as comfy:
         for key, path in files.items():
             values[key] = await comfy.upload(path)

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import typer
 
 from wanx.cli._output import console, warn
-from wanx.client import ComfyClient
 from wanx.errors import ConfigError, GraphInvalid
 from wanx.workflows.check import Problem
 from wanx.workflows.install import InstallAction, install_workflows, write_bytes
@@ -39,6 +38,8 @@ def register(root: typer.Typer) -> None:
 
 
 def _live_info(server: str, token: str | None) -> dict[str, Any]:
+    from wanx.client import ComfyClient  # aiohttp is slow to import; only this path needs it
+
     async def fetch() -> dict[str, Any]:
         async with ComfyClient(server, token=token) as comfy:
             return await comfy.object_info()

@@ -47,24 +47,124 @@ def _drop_outputs(graph: Graph) -> None:
 
 # (graph, edit, expected node id, class, input, words in the message)
 BROKEN = [
-    pytest.param("vace-replace", _retype("41", "ImageResizeKJv3"), "41", "ImageResizeKJv3", "", "unknown node class", id="unknown-class"),
-    pytest.param("wanx-21", _delete("52", "steps"), "52", "WanVideoSampler", "steps", "required input missing", id="missing-required"),
-    pytest.param("wanx-21", _set("50", "clip", ["44", 0]), "50", "WanVideoImageClipEncode", "clip", "unknown input", id="renamed-input"),
-    pytest.param("vace-restyle", _set("24", "sampler_name", "uni_pc_fast"), "24", "KSampler", "sampler_name", "not allowed", id="combo-value"),
-    pytest.param("vace-restyle", _set("24", "denoise", 1.5), "24", "KSampler", "denoise", "above the maximum 1.0", id="above-max"),
-    pytest.param("vace-restyle", _set("24", "steps", 0), "24", "KSampler", "steps", "below the minimum 1", id="below-min"),
-    pytest.param("vace-restyle", _set("24", "steps", 2.5), "24", "KSampler", "steps", "expects an integer", id="int-type"),
+    pytest.param(
+        "vace-replace",
+        _retype("41", "ImageResizeKJv3"),
+        "41",
+        "ImageResizeKJv3",
+        "",
+        "unknown node class",
+        id="unknown-class",
+    ),
+    pytest.param(
+        "wanx-21",
+        _delete("52", "steps"),
+        "52",
+        "WanVideoSampler",
+        "steps",
+        "required input missing",
+        id="missing-required",
+    ),
+    pytest.param(
+        "wanx-21",
+        _set("50", "clip", ["44", 0]),
+        "50",
+        "WanVideoImageClipEncode",
+        "clip",
+        "unknown input",
+        id="renamed-input",
+    ),
+    pytest.param(
+        "vace-restyle",
+        _set("24", "sampler_name", "uni_pc_fast"),
+        "24",
+        "KSampler",
+        "sampler_name",
+        "not allowed",
+        id="combo-value",
+    ),
+    pytest.param(
+        "vace-restyle", _set("24", "denoise", 1.5), "24", "KSampler", "denoise", "above the maximum 1.0", id="above-max"
+    ),
+    pytest.param(
+        "vace-restyle", _set("24", "steps", 0), "24", "KSampler", "steps", "below the minimum 1", id="below-min"
+    ),
+    pytest.param(
+        "vace-restyle", _set("24", "steps", 2.5), "24", "KSampler", "steps", "expects an integer", id="int-type"
+    ),
     pytest.param("vace-restyle", _set("24", "cfg", "4"), "24", "KSampler", "cfg", "expects a number", id="float-type"),
-    pytest.param("vace-restyle", _set("15", "text", 7), "15", "CLIPTextEncode", "text", "expects a string", id="string-type"),
-    pytest.param("vace-replace", _set("51", "tapered_corners", 1), "51", "GrowMask", "tapered_corners", "true or false", id="bool-type"),
-    pytest.param("vace-restyle", _set("24", "model", ["99", 0]), "24", "KSampler", "model", "not in the graph", id="dangling-link"),
-    pytest.param("vace-restyle", _set("24", "model", ["27", 3]), "24", "KSampler", "model", "which has 1", id="bad-slot"),
-    pytest.param("vace-restyle", _set("24", "model", ["14", 0]), "24", "KSampler", "model", "VAE, this input takes MODEL", id="type-mismatch"),
-    pytest.param("vace-restyle", _set("17", "length", ["40", 0]), "17", "WanVaceToVideo", "length", "IMAGE, this input takes INT", id="widget-link-type"),
-    pytest.param("vace-restyle", _set("24", "model", "model.safetensors"), "24", "KSampler", "model", "expects a link", id="value-for-socket"),
-    pytest.param("vace-restyle", _set("27", "model", ["30", 0]), "27", "ModelSamplingSD3", "model", "LATENT", id="cycle-type"),
-    pytest.param("wanx-21", _set("54", "crf", 101), "54", "VHS_VideoCombine", "crf", "above the maximum 100", id="vhs-format-widget-range"),
-    pytest.param("wanx-21", _set("54", "format", "video/ProRes"), "54", "VHS_VideoCombine", "crf", "unknown input", id="vhs-widget-of-other-format"),
+    pytest.param(
+        "vace-restyle", _set("15", "text", 7), "15", "CLIPTextEncode", "text", "expects a string", id="string-type"
+    ),
+    pytest.param(
+        "vace-replace",
+        _set("51", "tapered_corners", 1),
+        "51",
+        "GrowMask",
+        "tapered_corners",
+        "true or false",
+        id="bool-type",
+    ),
+    pytest.param(
+        "vace-restyle",
+        _set("24", "model", ["99", 0]),
+        "24",
+        "KSampler",
+        "model",
+        "not in the graph",
+        id="dangling-link",
+    ),
+    pytest.param(
+        "vace-restyle", _set("24", "model", ["27", 3]), "24", "KSampler", "model", "which has 1", id="bad-slot"
+    ),
+    pytest.param(
+        "vace-restyle",
+        _set("24", "model", ["14", 0]),
+        "24",
+        "KSampler",
+        "model",
+        "VAE, this input takes MODEL",
+        id="type-mismatch",
+    ),
+    pytest.param(
+        "vace-restyle",
+        _set("17", "length", ["40", 0]),
+        "17",
+        "WanVaceToVideo",
+        "length",
+        "IMAGE, this input takes INT",
+        id="widget-link-type",
+    ),
+    pytest.param(
+        "vace-restyle",
+        _set("24", "model", "model.safetensors"),
+        "24",
+        "KSampler",
+        "model",
+        "expects a link",
+        id="value-for-socket",
+    ),
+    pytest.param(
+        "vace-restyle", _set("27", "model", ["30", 0]), "27", "ModelSamplingSD3", "model", "LATENT", id="cycle-type"
+    ),
+    pytest.param(
+        "wanx-21",
+        _set("54", "crf", 101),
+        "54",
+        "VHS_VideoCombine",
+        "crf",
+        "above the maximum 100",
+        id="vhs-format-widget-range",
+    ),
+    pytest.param(
+        "wanx-21",
+        _set("54", "format", "video/ProRes"),
+        "54",
+        "VHS_VideoCombine",
+        "crf",
+        "unknown input",
+        id="vhs-widget-of-other-format",
+    ),
     pytest.param("vace-restyle", _drop_outputs, "", "", "", "no output node", id="no-output"),
 ]
 

@@ -66,14 +66,19 @@ def test_optional_file_left_out_removes_its_nodes(schema: Schema) -> None:
         pytest.param("wanx-21", {"steps": 5}, "parameter image is required", id="required-file"),
         pytest.param("vace-replace", {"video": "v.mp4"}, "parameter mask is required", id="required-mask"),
         pytest.param("wanx-21", {"image": "a.png", "strength": 2}, "unknown parameter strength", id="unknown"),
-        pytest.param("wanx-21", {"image": "a.png", "frames": 80}, "80 is not 4n+1 (expected 4n+1, e.g. 77 or 81)", id="frames-4n+1"),
+        pytest.param(
+            "wanx-21",
+            {"image": "a.png", "frames": 80},
+            "80 is not 4n+1 (expected 4n+1, e.g. 77 or 81)",
+            id="frames-4n+1",
+        ),
         pytest.param("vace-reference", {"image": "a.png", "width": 830}, "830 is not a multiple of 16", id="width-16"),
         pytest.param("wanx-21", {"image": "a.png", "denoise": 1.2}, "above the maximum 1", id="max"),
         pytest.param("wanx-21", {"image": "a.png", "steps": "many"}, "expected int", id="type"),
     ],
 )
 def test_bad_values_name_the_parameter(workflow: str, values: dict[str, object], words: str) -> None:
-    with pytest.raises(ParamError, match="parameter|unknown") as info:
+    with pytest.raises(ParamError, match=r"parameter|unknown") as info:
         fill_params(shipped(workflow), SPECS[workflow], values)  # type: ignore[arg-type]
     assert words in str(info.value)
 
@@ -97,12 +102,14 @@ def test_target_that_is_a_link_is_refused(workflows_copy: Path) -> None:
     text = (workflows_copy / "params.yaml").read_text().replace('targets: ["41.width"]', 'targets: ["17.width"]')
     (workflows_copy / "params.yaml").write_text(text)
     spec = load_workflows(workflows_copy)["vace-restyle"]
-    with pytest.raises(GraphInvalid, match="targets 17.width, which is a link"):
+    with pytest.raises(GraphInvalid, match=r"targets 17\.width, which is a link"):
         fill_params(shipped("vace-restyle"), spec, {"video": "v.mp4", "width": 640})
 
 
 def test_malformed_declarations_are_reported(workflows_copy: Path) -> None:
-    (workflows_copy / "params.yaml").write_text("version: 1\nworkflows:\n  x: {graph: a.json, params: {p: {type: blob, targets: []}}}\n")
+    (workflows_copy / "params.yaml").write_text(
+        "version: 1\nworkflows:\n  x: {graph: a.json, params: {p: {type: blob, targets: []}}}\n"
+    )
     with pytest.raises(GraphInvalid, match="workflow 'x': malformed"):
         load_workflows(workflows_copy)
     (workflows_copy / "params.yaml").write_text("version: 2\n")

@@ -32,7 +32,10 @@ RAW = {
         "output_node": False,
         "description": "dropped",
     },
-    "LoadImage": {"input": {"required": {"image": [["junk.png"], {"image_upload": True}]}}, "output": ["IMAGE", "MASK"]},
+    "LoadImage": {
+        "input": {"required": {"image": [["junk.png"], {"image_upload": True}]}},
+        "output": ["IMAGE", "MASK"],
+    },
 }
 
 
@@ -53,7 +56,12 @@ def test_shipped_schema_covers_every_shipped_class(schema: Schema) -> None:
     assert graph_classes(WORKFLOWS) <= set(schema.classes)
     combine = schema.classes["VHS_VideoCombine"]
     assert combine.output_node
-    assert [w.name for w in combine.format_widgets["video/h264-mp4"]] == ["pix_fmt", "crf", "save_metadata", "trim_to_audio"]
+    assert [w.name for w in combine.format_widgets["video/h264-mp4"]] == [
+        "pix_fmt",
+        "crf",
+        "save_metadata",
+        "trim_to_audio",
+    ]
     assert schema.classes["VHS_LoadVideo"].input("video").upload == "video"  # type: ignore[union-attr]
     assert schema.classes["UNETLoader"].input("unet_name").models_folder == "diffusion_models"  # type: ignore[union-attr]
 

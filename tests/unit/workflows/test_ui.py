@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -36,7 +37,14 @@ def test_ui_round_trips_to_the_api_graph(schema: Schema, ui_name: str) -> None:
 def test_vace_ui_has_every_input() -> None:
     ui = json.loads((WORKFLOWS / "vace.json").read_text(encoding="utf-8"))
     types = {node["type"] for node in ui["nodes"]}
-    assert {"VHS_LoadVideo", "LoadImage", "LoadImageMask", "WanVaceToVideo", "TrimVideoLatent", "VHS_VideoCombine"} <= types
+    assert {
+        "VHS_LoadVideo",
+        "LoadImage",
+        "LoadImageMask",
+        "WanVaceToVideo",
+        "TrimVideoLatent",
+        "VHS_VideoCombine",
+    } <= types
     vace = next(n for n in ui["nodes"] if n["type"] == "WanVaceToVideo")
     linked = {i["name"] for i in vace["inputs"] if i["link"] is not None}
     assert {"control_video", "control_masks", "reference_image", "length", "width", "height"} <= linked
@@ -65,7 +73,7 @@ def test_links_and_layout(schema: Schema, name: str) -> None:
         columns.setdefault(node["pos"][0], []).append(node)
     for column in columns.values():  # no overlaps inside a column
         column.sort(key=lambda n: n["pos"][1])
-        for upper, lower in zip(column, column[1:], strict=False):
+        for upper, lower in itertools.pairwise(column):
             assert upper["pos"][1] + upper["size"][1] <= lower["pos"][1]
     orders = sorted(n["order"] for n in ui["nodes"])
     assert orders == list(range(len(graph)))
