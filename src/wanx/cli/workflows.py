@@ -11,6 +11,7 @@ import typer
 
 from wanx.cli._output import console, warn
 from wanx.errors import ConfigError, GraphInvalid
+from wanx.lockfile import LOCKFILE_NAME, Lockfile, load_lockfile
 from wanx.workflows.check import Problem
 from wanx.workflows.install import InstallAction, install_workflows, write_bytes
 from wanx.workflows.schema import Schema, load_schema, schema_from_data, trim_object_info
@@ -53,13 +54,8 @@ def _schema(server: str | None, token: str | None) -> Schema:
     return schema_from_data(trim_object_info(_live_info(server, token), origin=server))
 
 
-def _lockfile(path: Path | None, root: Path) -> Any:
-    candidate = path or root.parent / "models.lock.yaml"
-    try:
-        from wanx.lockfile import load_lockfile  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        warn("model files not checked: wanx.lockfile is not available in this build")
-        return None
+def _lockfile(path: Path | None, root: Path) -> Lockfile | None:
+    candidate = path or root.parent / LOCKFILE_NAME
     if not candidate.exists():
         if path is not None:
             raise ConfigError(f"{path}: lockfile not found", hint="Pass an existing models.lock.yaml with --lockfile.")

@@ -23,6 +23,9 @@ class _LockEntryLike(Protocol):
     @property
     def path(self) -> str: ...
 
+    @property
+    def workflows(self) -> tuple[str, ...]: ...
+
 
 class _LockfileLike(Protocol):
     @property
@@ -63,14 +66,23 @@ def types_compatible(output_type: str, input_type: str) -> bool:
     return bool(received & accepted)
 
 
-def check_graph(graph: Mapping[str, Any], schema: Schema, *, lockfile: _LockfileLike | None = None) -> list[Problem]:
-    """Every problem found in ``graph``, in node order; an empty list means it passes."""
+def check_graph(
+    graph: Mapping[str, Any], schema: Schema, *, lockfile: _LockfileLike | None = None, workflow: str | None = None
+) -> list[Problem]:
+    """Every problem found in ``graph``, in node order; an empty list means it passes.
+
+    With ``lockfile``, every model file must be locked; with ``workflow`` too, its entry must list that workflow.
+    """
     if not isinstance(graph, Mapping) or not graph:
         return [Problem("", "", "", "not an API-format graph (expected a non-empty object of node id -> node)")]
     problems: list[Problem] = []
-    model_paths = {entry.path for entry in lockfile.entries} if lockfile is not None else None
+    model_paths = (
+        {e.path for e in lockfile.entries if workflow is None or workflow in e.workflows}
+        if lockfile is not None
+        else None
+    )
     for node_id in sorted(graph, key=_node_order):
-        problems.extend(_check_node(node_id, graph, schema, model_paths))
+        problems.extend(_check_node(node_id, graph, schema, model_paths, workflow))
     problems.extend(_check_cycles(graph))
     if not any(_spec(graph[n], schema) is not None and _spec(graph[n], schema).output_node for n in graph):  # type: ignore[union-attr]
         problems.append(Problem("", "", "", "no output node (expected a node such as VHS_VideoCombine or SaveImage)"))
@@ -86,7 +98,7 @@ def _spec(node: Any, schema: Schema) -> NodeSpec | None:
 
 
 def _check_node(
-    node_id: str, graph: Mapping[str, Any], schema: Schema, model_paths: set[str] | None
+    node_id: str, graph: Mapping[str, Any], schema: Schema, model_paths: set[str] | None, workflow: str | None
 ) -> Iterable[Problem]:
     node = graph[node_id]
     if not isinstance(node, Mapping) or not isinstance(node.get("class_type"), str):
@@ -110,7 +122,7 @@ def _check_node(
             yield Problem(node_id, class_type, want.name, "required input missing")
     for name, value in inputs.items():
         if name in allowed:
-            yield from _check_value(node_id, class_type, allowed[name], value, graph, schema, model_paths)
+            yield from _check_value(node_id, class_type, allowed[name], value, graph, schema, model_paths, workflow)
 
 
 def _allowed_inputs(spec: NodeSpec, inputs: Mapping[str, Any]) -> dict[str, InputSpec]:
@@ -129,6 +141,7 @@ def _check_value(
     graph: Mapping[str, Any],
     schema: Schema,
     model_paths: set[str] | None,
+    workflow: str | None,
 ) -> Iterable[Problem]:
     def problem(message: str) -> Problem:
         return Problem(node_id, class_type, spec.name, message)
@@ -144,8 +157,8 @@ def _check_value(
         yield problem(message)
     elif spec.models_folder and model_paths is not None and f"{spec.models_folder}/{value}" not in model_paths:
         yield problem(
-            f"model file {spec.models_folder}/{value} is not in models.lock.yaml "
-            '(add it with "wanx models lock" or fix the name)'
+            f"model file {spec.models_folder}/{value} is not in models.lock.yaml"
+            f"{f' for workflow {workflow}' if workflow else ''} (add or fix its entry, or fix the name)"
         )
 
 

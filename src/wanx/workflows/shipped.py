@@ -22,6 +22,7 @@ __all__ = [
     "regenerate_schema",
     "render_ui",
     "ui_files",
+    "workflow_family",
 ]
 
 
@@ -52,12 +53,18 @@ def check_shipped(root: Path, schema: Schema, *, lockfile: _LockfileLike | None 
     results: dict[str, list[Problem]] = {}
     for spec in load_workflows(root).values():
         graph = load_graph(root, spec)
-        results[spec.graph] = check_graph(graph, schema, lockfile=lockfile)
+        family = workflow_family(spec.name)
+        results[spec.graph] = check_graph(graph, schema, lockfile=lockfile, workflow=family)
         for label, variant in _variants(graph, spec):
-            results[f"{spec.graph} ({label})"] = check_graph(variant, schema, lockfile=lockfile)
+            results[f"{spec.graph} ({label})"] = check_graph(variant, schema, lockfile=lockfile, workflow=family)
         if spec.ui is not None:
             results[spec.ui] = _ui_drift(root, spec, graph, schema)
     return results
+
+
+def workflow_family(name: str) -> str:
+    """The workflow a graph belongs to, as the lockfile names it: ``vace-replace`` -> ``vace``."""
+    return "vace" if name.startswith("vace-") else name
 
 
 def _variants(graph: Mapping[str, Any], spec: WorkflowSpec) -> list[tuple[str, dict[str, Any]]]:

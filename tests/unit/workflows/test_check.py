@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.helpers.servers import REPO
 from tests.unit.workflows.conftest import shipped
+from wanx.lockfile import load_lockfile
 from wanx.workflows.check import Problem, check_graph, types_compatible
 from wanx.workflows.schema import Schema
+from wanx.workflows.shipped import workflow_family
 
 Graph = dict[str, Any]
 
@@ -253,3 +257,18 @@ def test_model_files_must_be_locked(schema: Schema) -> None:
 )
 def test_types_compatible(out: str, into: str, ok: bool) -> None:
     assert types_compatible(out, into) is ok
+
+
+def test_shipped_graphs_against_the_real_lockfile(schema: Schema, tmp_path: Path) -> None:
+    lock = load_lockfile(REPO / "models.lock.yaml")
+    for name in ("wanx-21", "vace-restyle", "vace-replace", "vace-reference"):
+        assert check_graph(shipped(name), schema, lockfile=lock, workflow=workflow_family(name)) == []
+    # an entry that does not list the workflow using it would be skipped by a per-workflow fetch
+    text = (REPO / "models.lock.yaml").read_text()
+    edited = tmp_path / "models.lock.yaml"
+    entry = "- path: vae/wan21_vace_vae.safetensors\n  workflows: "
+    assert entry + "[vace]" in text
+    edited.write_text(text.replace(entry + "[vace]", entry + "[wanx-21]"))
+    problems = check_graph(shipped("vace-replace"), schema, lockfile=load_lockfile(edited), workflow="vace")
+    assert [(p.node_id, p.input) for p in problems] == [("14", "vae_name")]
+    assert "not in models.lock.yaml for workflow vace" in problems[0].message
