@@ -130,29 +130,58 @@ def _mask(path: Path) -> Path:
     return path
 
 
-def _control_half(graph: dict[str, Any]) -> dict[str, Any]:
-    """The shipped vace-replace graph without its model nodes: control video and mask, saved as a video."""
-    for node_id in ("11", "13", "14", "15", "16", "17", "24", "27", "30", "31"):
+MODEL_NODES = ("11", "13", "14", "15", "16", "17", "24", "27", "30", "31")
+CONTROL_OUTPUT = {"vace-replace": "58", "vace-restyle": "42"}  # what feeds WanVaceToVideo.control_video
+
+
+def _control_half(name: str, graph: dict[str, Any]) -> dict[str, Any]:
+    """A shipped vace graph without its model nodes: the control video it would feed VACE, saved as a video."""
+    for node_id in MODEL_NODES:
         del graph[node_id]
-    graph["32"]["inputs"]["images"] = ["58", 0]
+    graph["32"]["inputs"]["images"] = [CONTROL_OUTPUT[name], 0]
     return graph
 
 
-async def test_small_cpu_graph_runs(comfy: tuple[str, Path], tmp_path: Path) -> None:
-    """The vace control front end (video load, resize, mask broadcast, grey composite) on the real nodes."""
+def _frames(path: Path) -> tuple[int, bytes]:
+    """Frame count and the first frame as 64x48 RGB bytes, read with ffprobe/ffmpeg."""
+    count = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+         "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.strip()  # fmt: skip
+    first = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    return int(count), first
+
+
+def _pixel(frame: bytes, x: int, y: int) -> tuple[int, ...]:
+    offset = (y * 64 + x) * 3
+    return tuple(frame[offset : offset + 3])
+
+
+@pytest.mark.parametrize("name", sorted(CONTROL_OUTPUT))
+async def test_vace_control_half_runs_on_cpu(comfy: tuple[str, Path], tmp_path: Path, name: str) -> None:
+    """The vace front end on the real nodes: frame count carried through (4n+1), mask on every frame."""
     base, _ = comfy
-    spec = load_workflows(WORKFLOWS)["vace-replace"]
+    spec = load_workflows(WORKFLOWS)[name]
     async with ComfyClient(base) as client:
-        video = await client.upload(_clip(tmp_path / "clip.mp4", 20))
-        mask = await client.upload(_mask(tmp_path / "mask.png"))
-        values = {"video": video, "mask": mask, "frames": 17, "width": 64, "height": 48}
-        graph = _control_half(fill_params(shipped("vace-replace"), spec, values))
+        values: dict[str, Any] = {"video": await client.upload(_clip(tmp_path / "clip.mp4", 20))}
+        if name == "vace-replace":
+            values["mask"] = await client.upload(_mask(tmp_path / "mask.png"))
+        values.update(width=64, height=48)  # frames stays 81: the 20-frame clip is shorter
+        graph = _control_half(name, fill_params(shipped(name), spec, values))
         result = await client.run(graph, timeout=300)
         (video_out,) = [o for o in result.outputs if o.kind == "gifs"]
         dest = await client.download(video_out, tmp_path / "control.mp4")
-        entry = await client.history(result.prompt_id)
     assert dest.read_bytes()[4:8] == b"ftyp"
-    assert entry is not None and entry["status"]["status_str"] == "success"
+    count, first = _frames(dest)
+    assert count == 17  # 20 frames in, cut to 4n+1 = 17 by the "Wan" load format, and that count carried through
+    assert len(first) == 64 * 48 * 3  # resized to the requested size
+    if name == "vace-replace":  # the masked middle is grey, the corner keeps the clip
+        assert all(abs(c - 127) < 12 for c in _pixel(first, 32, 24)), _pixel(first, 32, 24)
+        assert not all(abs(c - 127) < 12 for c in _pixel(first, 2, 2))
 
 
 async def test_failure_is_reported_with_the_node(comfy: tuple[str, Path], tmp_path: Path) -> None:
