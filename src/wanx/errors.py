@@ -8,11 +8,18 @@ from __future__ import annotations
 
 __all__ = [
     "ChecksumMismatch",
+    "ComfyRequestError",
+    "ComfyUnavailable",
     "ConfigError",
     "DiskFullError",
     "FetchFailed",
+    "GraphInvalid",
+    "JobFailed",
+    "JobLost",
+    "JobTimeout",
     "LockfileError",
     "ModelsNotVerified",
+    "ParamError",
     "SizeMismatch",
     "SourceUnavailable",
     "UnknownWorkflowError",
@@ -139,6 +146,70 @@ class PolicyFileError(WanxError, ValueError):
 
 
 # ---------------------------------------------------------------- WORKFLOWS (schema, check, params, client)
+
+
+class GraphInvalid(WanxError, ValueError):
+    """A workflow graph failed ``wanx workflows check`` or could not be read or converted."""
+
+    code = "graph_invalid"
+    hint = 'Fix the graph named above; "wanx workflows check FILE" lists every problem.'
+
+
+class ParamError(WanxError, ValueError):
+    """A workflow parameter is unknown, missing, or out of its declared range."""
+
+    code = "param_invalid"
+    hint = 'Run "wanx run WORKFLOW --help" or read workflows/params.yaml for the parameters and their ranges.'
+
+
+class ComfyUnavailable(WanxError, ConnectionError):
+    """ComfyUI (or the gateway in front of it) could not be reached after the retries."""
+
+    code = "comfy_unavailable"
+    hint = "Check the --server URL and that the service is up (wanx doctor, or GET /healthz on the gateway)."
+
+
+class ComfyRequestError(WanxError, RuntimeError):
+    """ComfyUI answered a request with an error status (bad token, graph rejected, upload refused)."""
+
+    code = "comfy_request_failed"
+
+    def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+class JobFailed(WanxError, RuntimeError):
+    """A queued job ended with an execution error or was interrupted."""
+
+    code = "job_failed"
+    hint = "The node and message above come from ComfyUI; fix the input or parameter it names and run again."
+
+    def __init__(self, message: str, *, prompt_id: str, node_id: str | None = None) -> None:
+        super().__init__(message)
+        self.prompt_id = prompt_id
+        self.node_id = node_id
+
+
+class JobLost(JobFailed):
+    """The server no longer knows a job it had accepted (it restarted while the job was queued or running)."""
+
+    code = "job_lost"
+    hint = "The server restarted and dropped the job; run it again."
+
+
+class JobTimeout(WanxError, TimeoutError):
+    """A job did not finish within the time allowed; it may still be running on the server."""
+
+    code = "job_timeout"
+
+    def __init__(self, message: str, *, prompt_id: str) -> None:
+        super().__init__(
+            message,
+            hint=f"The job may still be running: look for prompt id {prompt_id} in GET /history/{prompt_id}, "
+            "or raise --timeout.",
+        )
+        self.prompt_id = prompt_id
 
 
 # ---------------------------------------------------------------- RUNTIME (install, doctor, up)
