@@ -139,7 +139,7 @@ class Supervisor:
                 code,
                 len(child.crashes),
                 policy.window,
-                extra={"event": "supervise.giveup", "process": child.spec.name, "exit_code": code},
+                extra={"event": "supervise.giveup", "child": child.spec.name, "exit_code": code},
             )
             return code if code > 0 else 1 if code == 0 else 128 - code
         delay = min(policy.maximum, policy.initial * 2 ** max(0, child.failures - 1))
@@ -149,7 +149,7 @@ class Supervisor:
             code,
             uptime,
             delay,
-            extra={"event": "supervise.restart", "process": child.spec.name, "exit_code": code, "delay_s": delay},
+            extra={"event": "supervise.restart", "child": child.spec.name, "exit_code": code, "delay_s": delay},
         )
         child.proc = None
         child.restart_at = now + delay
@@ -169,7 +169,7 @@ class Supervisor:
             "%s started (pid %d)",
             spec.name,
             child.proc.pid,
-            extra={"event": "supervise.start", "process": spec.name, "pid": child.proc.pid},
+            extra={"event": "supervise.start", "child": spec.name, "pid": child.proc.pid},
         )
 
     def _terminate_all(self) -> None:
