@@ -138,7 +138,7 @@ def test_serve_runs_two_backends_and_stops_on_sigterm(tmp_path: Path) -> None:
         while not record.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         gateway_args = json.loads(record.read_text())
-        assert gateway_args[gateway_args.index("--port") + 1] == "8080"
+        assert gateway_args[gateway_args.index("--listen") + 1] == "0.0.0.0:8080"
         seen = json.loads((tmp_path / f"data/comfy-{port + 1}.json").read_text())
         assert seen["cuda"] == "1"
         assert seen["vhs"] == "1"
