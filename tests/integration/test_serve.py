@@ -148,3 +148,14 @@ def test_serve_runs_two_backends_and_stops_on_sigterm(tmp_path: Path) -> None:
         proc.kill()
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/system_stats", timeout=1)
+
+
+def test_wanx_install_failure_exits_1_with_message_and_hint(tmp_path: Path) -> None:
+    lock = tmp_path / "comfyui.lock.yaml"
+    lock.write_text("version: 1\ncomfyui: {name: ComfyUI, repo: x, commit: abc, version: '1'}\nnode_packs: []\n")
+    argv = [PYTHON, "-m", "wanx", "install", "--prefix", str(tmp_path / "p"), "--lock", str(lock)]
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 1
+    assert "commit 'abc' is not a full 40-character lowercase hex hash" in proc.stderr
+    assert "Fix comfyui.lock.yaml" in proc.stderr
+    assert not (tmp_path / "p/ComfyUI").exists()
