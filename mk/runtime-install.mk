@@ -8,3 +8,8 @@ comfyui-local: $(STAMP) ## install the pinned ComfyUI on CPU into COMFYUI_DIR fo
 
 e2e: $(STAMP) ## end-to-end tests on the real ComfyUI in COMFYUI_DIR (CPU, about a minute)
 	WANX_COMFYUI_DIR="$(COMFYUI_DIR)" $(PY) -m pytest tests/e2e -m e2e -v -s
+
+BENCH_TARGETS += bench-serve-ready
+.PHONY: bench-serve-ready
+bench-serve-ready: $(STAMP)
+	WANX_COMFYUI_DIR="$(COMFYUI_DIR)" $(PY) bench/bench_serve_ready.py --runs 2
