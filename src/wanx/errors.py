@@ -7,11 +7,20 @@ Messages follow the house shape: ``<subject>: <what is wrong> (expected X, got Y
 from __future__ import annotations
 
 __all__ = [
+    "ChecksumMismatch",
     "ConfigError",
+    "DiskFullError",
     "EnvFileError",
+    "FetchFailed",
+    "LockfileError",
+    "ModelsNotVerified",
     "PreflightFailed",
+    "SizeMismatch",
+    "SourceUnavailable",
     "StackCommandFailed",
     "StackNotReady",
+    "UnknownWorkflowError",
+    "UnverifiedEntryError",
     "UsageError",
     "WanxError",
 ]
@@ -49,6 +58,62 @@ class ConfigError(WanxError, ValueError):
 
 
 # ---------------------------------------------------------------- MODELS (lockfile, sources, fetch)
+
+
+class LockfileError(WanxError, ValueError):
+    """models.lock.yaml cannot be read, or an entry breaks the schema (``models.lock.yaml: entry "x": ...``)."""
+
+    code = "lockfile_invalid"
+    hint = 'Fix the file (schema in docs/models.md) or restore it with "git checkout models.lock.yaml".'
+
+
+class UnknownWorkflowError(WanxError, LookupError):
+    """``--workflow NAME`` names no workflow that any lock entry is used by."""
+
+    code = "unknown_workflow"
+
+
+class UnverifiedEntryError(WanxError, ValueError):
+    """An entry has no sha256 in the lock file and ``--allow-unverified`` was not given."""
+
+    code = "unverified_entry"
+
+
+class SourceUnavailable(WanxError, ConnectionError):
+    """One source could not deliver a file: unreachable, 404, refused, or cut off. The next source is tried."""
+
+    code = "source_unavailable"
+
+
+class SizeMismatch(WanxError, OSError):
+    """Downloaded or present bytes have a different length from the lock file's ``size``."""
+
+    code = "size_mismatch"
+
+
+class ChecksumMismatch(WanxError, OSError):
+    """Downloaded or present bytes hash to a different sha256 from the lock file's."""
+
+    code = "checksum_mismatch"
+
+
+class DiskFullError(WanxError, OSError):
+    """The models folder's file system has less free space than the files still to fetch need."""
+
+    code = "disk_full"
+
+
+class FetchFailed(WanxError):
+    """``wanx models fetch`` could not place and verify every requested file (each failure was printed)."""
+
+    code = "fetch_failed"
+
+
+class ModelsNotVerified(WanxError):
+    """``wanx models verify`` found missing, wrong-size or wrong-hash files."""
+
+    code = "models_not_verified"
+    hint = 'Run "wanx models fetch" to download or repair them.'
 
 
 # ---------------------------------------------------------------- GATEWAY (tokens, policy, proxy)
