@@ -19,7 +19,7 @@ from wanx.errors import PreflightFailed, StackCommandFailed, StackNotReady
 from wanx.lockfile import LOCKFILE_NAME, load_lockfile
 from wanx.stack import StackConfig, create_env_file
 
-__all__ = ["register"]
+__all__ = ["fetch_argv", "register"]
 
 CONTAINER_UID = 1000  # the image's `wanx` user
 
@@ -59,19 +59,28 @@ def _prepare_dirs(config: StackConfig) -> tuple[int, int]:
     return CONTAINER_UID, CONTAINER_UID
 
 
-def _fetch(config: StackConfig) -> None:
-    """Fetch only the selected workflows' models with `wanx models fetch` (unverified entries warned about)."""
-    entries = load_lockfile(config.root / LOCKFILE_NAME).select(config.workflows)
+def fetch_argv(config: StackConfig) -> tuple[list[str], list[str]]:
+    """The `wanx models fetch` command for the selected workflows, and the entries it fetches unverified."""
+    lockfile = config.root / LOCKFILE_NAME
+    entries = load_lockfile(lockfile).select(config.workflows)
     unverified = [e.path for e in entries if e.sha256 is None]
-    argv = [sys.executable, "-m", "wanx", "models", "fetch", "--models-dir", str(config.models_dir)]
+    argv = [sys.executable, "-m", "wanx", "models", "fetch", "--lockfile", str(lockfile)]
+    argv += ["--models-dir", str(config.models_dir)]
     for workflow in config.workflows:
         argv += ["--workflow", workflow]
+    if unverified:
+        argv.append("--allow-unverified")
+    return argv, unverified
+
+
+def _fetch(config: StackConfig) -> None:
+    """Fetch only the selected workflows' models (entries without a sha256 are fetched unverified, with a warning)."""
+    argv, unverified = fetch_argv(config)
     if unverified:
         _output.warn(
             f"{len(unverified)} lock file entries have no sha256 and are fetched unverified: {', '.join(unverified)}. "
             "Pin them with `wanx models lock` when you can."
         )
-        argv.append("--allow-unverified")
     result = subprocess.run(argv, check=False)
     if result.returncode != 0:
         raise StackCommandFailed(
