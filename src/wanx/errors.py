@@ -8,13 +8,17 @@ from __future__ import annotations
 
 __all__ = [
     "ChecksumMismatch",
+    "ComfyLockError",
     "ConfigError",
     "DiskFullError",
     "EnvFileError",
     "FetchFailed",
+    "InstallError",
     "LockfileError",
     "ModelsNotVerified",
+    "PinMismatchError",
     "PreflightFailed",
+    "RefusedNodePackError",
     "SizeMismatch",
     "SourceUnavailable",
     "StackCommandFailed",
@@ -123,6 +127,34 @@ class ModelsNotVerified(WanxError):
 
 
 # ---------------------------------------------------------------- RUNTIME (install, doctor, up)
+
+
+class ComfyLockError(WanxError, ValueError):
+    """comfyui.lock.yaml is unreadable or an entry is invalid (bad commit, missing field, refused pack)."""
+
+    code = "comfy_lock_invalid"
+    hint = "Fix comfyui.lock.yaml; commits are full 40-character hashes from the pinned validation."
+
+
+class InstallError(WanxError, RuntimeError):
+    """A step of the ComfyUI install failed (git, venv, pip, a file it writes)."""
+
+    code = "install_failed"
+    hint = "Read the step's output above, fix the cause, and run the install again; it starts over cleanly."
+
+
+class PinMismatchError(InstallError):
+    """A clone's HEAD is not the commit comfyui.lock.yaml pins (a mirror serving other history)."""
+
+    code = "install_pin_mismatch"
+    hint = "Point the source override or mirror at a copy of the upstream repository that has the pinned commit."
+
+
+class RefusedNodePackError(InstallError):
+    """A node pack that must never be installed (ComfyUI-Manager) is present in custom_nodes."""
+
+    code = "install_refused_node_pack"
+    hint = "Remove it from custom_nodes: it installs and updates code at run time, which defeats the pins."
 
 
 # runtime: the image, `wanx doctor` and `wanx up` (docker compose / podman-compose)

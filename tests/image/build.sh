@@ -34,7 +34,8 @@ if ! podman image exists "$base"; then
   echo "image-test: base $base made in $(( $(seconds) - start )) s"
 fi
 
-args=(--build-arg "BASE_IMAGE=$base" --build-arg COMFYUI_MODE=cpu --build-arg TORCH_INDEX_URL=
+# docker format: OCI images cannot carry SHELL, and the Dockerfile's RUN steps are bash.
+args=(--format docker --build-arg "BASE_IMAGE=$base" --build-arg COMFYUI_MODE=cpu --build-arg TORCH_INDEX_URL=
       --build-arg TORCH_SPEC= --build-arg SAGEATTENTION_SPEC=)
 wheels="${WHEELS_DIR:-$(pip config get global.find-links 2>/dev/null || true)}"
 if [ -n "$wheels" ] && [ -d "$wheels" ]; then
