@@ -19,6 +19,8 @@ from wanx.fsutil import temp_sibling
 
 __all__ = [
     "DEFAULT_WORKFLOWS",
+    "GPU_TORCH_INDEX_URL",
+    "GPU_TORCH_SPEC",
     "LOCAL_IMAGE",
     "STACK_KEYS",
     "StackConfig",
@@ -29,6 +31,9 @@ __all__ = [
 
 DEFAULT_WORKFLOWS = ("wanx-21", "vace")
 LOCAL_IMAGE = "localhost/wanx:latest"  # the tag `make image` builds; deploy/compose.yaml's default image
+# The CUDA 12 torch of the image (Dockerfile ARG TORCH_SPEC/TORCH_INDEX_URL), for the no-Docker mode on a GPU host.
+GPU_TORCH_SPEC = "torch==2.8.0 torchvision==0.23.0 torchaudio==2.8.0"
+GPU_TORCH_INDEX_URL = "https://download.pytorch.org/whl/cu128"
 # Every key the stack reads, in the order `wanx doctor` shows them; the values are the defaults.
 STACK_KEYS: Mapping[str, str] = {
     "WANX_WORKFLOWS": ",".join(DEFAULT_WORKFLOWS),

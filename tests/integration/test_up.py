@@ -178,3 +178,19 @@ def test_fetch_asks_only_for_the_selected_workflows(root: Path) -> None:
     both_argv, both_unverified = fetch_argv(StackConfig.from_env({}, root=root))
     assert both_argv[-5:] == ["--workflow", "wanx-21", "--workflow", "vace", "--allow-unverified"]
     assert both_unverified and all(p.startswith("clip_vision/") for p in both_unverified)
+
+
+def test_no_docker_mode_needs_no_engine_and_hands_over_to_the_installer(tmp_path: Path, root: Path) -> None:
+    host = make_host(tmp_path / "bin", docker=False, gpus=())
+    mirror = tmp_path / "empty-mirror"
+    mirror.mkdir()
+    shutil.copy(REPO / "comfyui.lock.yaml", root / "comfyui.lock.yaml")
+    shutil.copytree(REPO / "constraints", root / "constraints")
+    result = _wanx(
+        host, "up", "--root", str(root), "--no-docker", "--cpu", "--skip-fetch",
+        WANX_GIT_MIRROR=str(mirror), WANX_PREFIX=str(tmp_path / "prefix"),
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "container-engine" in result.stderr and "--no-docker" in result.stderr  # skipped, not failed
+    assert f"WANX_GIT_MIRROR={mirror}: no clone of ComfyUI there" in result.stderr
+    assert host.calls() == []

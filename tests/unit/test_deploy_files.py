@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.helpers.servers import REPO
-from wanx.stack import LOCAL_IMAGE
+from wanx.stack import GPU_TORCH_INDEX_URL, GPU_TORCH_SPEC, LOCAL_IMAGE
 
 
 class _ComposeLoader(yaml.SafeLoader):
@@ -108,3 +108,9 @@ def test_dockerignore_is_an_allow_list_without_secrets() -> None:
     copied = set(re.findall(r"^COPY (?!--from)(.+) \S+$", _dockerfile(), re.M))
     sources = {part for line in copied for part in line.split()}
     assert sources <= allowed | {"src", "./src"}, sources - allowed
+
+
+def test_no_docker_mode_installs_the_image_torch() -> None:
+    text = _dockerfile()
+    assert set(re.findall(r'^ARG TORCH_SPEC="([^"]+)"$', text, re.M)) == {GPU_TORCH_SPEC}
+    assert set(re.findall(r"^ARG TORCH_INDEX_URL=(\S+)$", text, re.M)) == {GPU_TORCH_INDEX_URL}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Annotated
@@ -16,8 +17,10 @@ from wanx.cli.doctor import CpuOpt, EnvFileOpt, RootOpt, WorkflowsOpt, load_envi
 from wanx.compose import Stack, wait_ready
 from wanx.doctor import Engine, Report, Status, find_engine
 from wanx.errors import PreflightFailed, StackCommandFailed, StackNotReady
+from wanx.install import InstallSettings, Mode, install_stack, source_overrides_from_env
 from wanx.lockfile import LOCKFILE_NAME, load_lockfile
-from wanx.stack import StackConfig, create_env_file
+from wanx.stack import GPU_TORCH_INDEX_URL, GPU_TORCH_SPEC, StackConfig, create_env_file
+from wanx.supervise import ServeSettings, default_prefix, serve
 
 __all__ = ["fetch_argv", "register"]
 
@@ -89,6 +92,48 @@ def _fetch(config: StackConfig) -> None:
         )
 
 
+def _serve_here(config: StackConfig, environ: dict[str, str], *, cpu: bool, timeout: float) -> int:
+    """The no-Docker mode: the runtime's install and supervisor (wanx.install, wanx.supervise) on this host."""
+    mode = Mode.CPU if cpu else Mode.GPU
+    sources, mirror = source_overrides_from_env(environ)
+    workflows = config.root / "workflows"
+    prefix = default_prefix(environ)
+    settings = InstallSettings(
+        prefix=prefix,
+        lock_path=config.root / "comfyui.lock.yaml",
+        constraints=config.root / "constraints" / f"comfyui-{mode.value}.txt",
+        models_dir=config.models_dir,
+        mode=mode,
+        sources=sources,
+        mirror=mirror,
+        workflows_dir=workflows if workflows.is_dir() else None,
+        torch_spec=tuple((environ.get("WANX_TORCH_SPEC") or GPU_TORCH_SPEC).split()),
+        torch_index_url=environ.get("WANX_TORCH_INDEX_URL") or GPU_TORCH_INDEX_URL,
+    )
+    result = install_stack(settings, on_step=lambda message: _output.console.print(f"[dim]install[/dim] {message}"))
+    _output.console.print(f"ComfyUI installed in {result.comfyui_dir} ({result.seconds} s)")
+    serve_settings = ServeSettings(
+        prefix=prefix,
+        models_dir=config.models_dir,
+        data_dir=config.data_dir,
+        cpu=cpu,
+        gateway_host=config.bind,
+        gateway_port=config.port,
+    )
+    threading.Thread(target=_announce, args=(config, timeout), daemon=True).start()
+    return serve(serve_settings, environ=environ)
+
+
+def _announce(config: StackConfig, timeout: float) -> None:
+    """Print the URL once the supervised gateway answers /readyz (the supervisor keeps the foreground)."""
+    try:
+        waited = wait_ready(f"{config.local_url}/readyz", timeout=timeout)
+    except StackNotReady as e:
+        _output.error(e)
+        return
+    _output.console.print(f"[bold green]ready[/] in {waited:.0f} s: open {config.local_url}/ (Ctrl-C stops)")
+
+
 def _engine(report: Report) -> Engine:
     if report.engine is None:  # the doctor failed already; this is for the type checker
         raise PreflightFailed("wanx up: no container engine.", hint="Run wanx doctor.")
@@ -104,6 +149,10 @@ def register(root: typer.Typer) -> None:
         cpu: CpuOpt = False,
         skip_fetch: Annotated[bool, typer.Option("--skip-fetch", help="Do not fetch models first.")] = False,
         timeout: TimeoutOpt = 900.0,
+        no_docker: Annotated[
+            bool,
+            typer.Option("--no-docker", help="No containers: install the pinned stack here and run it supervised."),
+        ] = False,
     ) -> None:
         """Start the stack: preflight, .env with a fresh token, models, image, compose up, wait for /readyz."""
         started = time.monotonic()
@@ -117,10 +166,10 @@ def register(root: typer.Typer) -> None:
             environ["WANX_WORKFLOWS"] = workflows
         config = StackConfig.from_env(environ, root=root_dir)
         path = os.environ.get("PATH")
-        report = preflight(config, environ, cpu=cpu, container=True, path=path)
+        report = preflight(config, environ, cpu=cpu, container=not no_docker, path=path)
         if not report.ok and not cpu and _choose_cpu(report, interactive=sys.stdin.isatty()):
             cpu = True
-            report = preflight(config, environ, cpu=True, container=True, path=path)
+            report = preflight(config, environ, cpu=True, container=not no_docker, path=path)
         render(report)
         if not report.ok:
             failed = ", ".join(c.name for c in report.checks if c.status is Status.FAIL)
@@ -131,6 +180,10 @@ def register(root: typer.Typer) -> None:
         if cpu:
             _output.warn("CPU mode: ComfyUI runs with --cpu; generating a video takes hours, not minutes.")
 
+        if no_docker:
+            if not skip_fetch:
+                _fetch(config)
+            raise typer.Exit(_serve_here(config, environ, cpu=cpu, timeout=timeout))
         uid, gid = _prepare_dirs(config)
         if not skip_fetch:
             _fetch(config)
