@@ -39,3 +39,11 @@ lint-runtime: $(STAMP)
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/shellcheck $(SHELL_SCRIPTS)
 	$(VENV)/bin/yamllint -s -d '$(YAMLLINT_CONFIG)' deploy/compose.yaml deploy/compose.cpu.yaml deploy/compose.ci.yaml
+	@# Optional tools (not in the dev pins): used when installed, e.g. pip install checkov podman-compose==1.6.0.
+	@if command -v checkov >/dev/null; then \
+	  BC_SKIP_MAPPING=TRUE checkov -f Dockerfile --framework dockerfile --skip-download --compact --quiet; \
+	else echo "lint-runtime: checkov not installed, Dockerfile policy scan skipped (pip install checkov)"; fi
+	@if command -v podman-compose >/dev/null; then \
+	  WANX_TOKEN=lint podman-compose -f deploy/compose.yaml -f deploy/compose.cpu.yaml config >/dev/null \
+	  && echo "lint-runtime: podman-compose config accepts deploy/compose.yaml + compose.cpu.yaml"; \
+	else echo "lint-runtime: podman-compose not installed, compose config check skipped"; fi

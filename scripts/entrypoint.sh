@@ -21,7 +21,9 @@ if [ -n "${WANX_GPUS:-}" ]; then serve+=(--gpus "$WANX_GPUS"); fi
 
 install_workflows() {
   mkdir -p "$data/user"
-  "$wanx" workflows install --user-dir "$data/user"
+  local from=()
+  if [ -d "$WANX_PREFIX/workflows" ]; then from=(--workflows-dir "$WANX_PREFIX/workflows"); fi
+  "$wanx" workflows install --user-dir "$data/user" "${from[@]}"
 }
 
 case "$role" in

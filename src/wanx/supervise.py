@@ -256,7 +256,9 @@ def build_specs(settings: ServeSettings, environ: Mapping[str, str]) -> list[Pro
         raise ConfigError(f"--only {settings.only}: expected comfyui or gateway")
     specs = [] if settings.only == "gateway" else _comfy_specs(settings, environ)
     if settings.only != "comfyui":
-        gateway = [*settings.gateway_command, "--host", settings.gateway_host, "--port", str(settings.gateway_port)]
+        gateway = [*settings.gateway_command, "--listen", f"{settings.gateway_host}:{settings.gateway_port}"]
+        # One --upstream per ComfyUI. The gateway proxies to one upstream today (with click, the last repeated
+        # option wins, so run several GPUs only once the gateway dispatches across them; issue #7).
         for upstream in settings.upstreams:
             gateway += ["--upstream", upstream]
         specs.append(ProcessSpec("gateway", tuple(gateway), {**environ, "WANX_DATA_DIR": str(settings.data_dir)}))
@@ -304,6 +306,8 @@ def serve(settings: ServeSettings, *, environ: Mapping[str, str]) -> int:
     if settings.install_workflows and settings.only != "gateway":
         user = settings.data_dir / "user"
         argv = [sys.executable, "-m", "wanx", "workflows", "install", "--user-dir", str(user)]
+        if (settings.prefix / "workflows").is_dir():  # the copy `wanx install` made
+            argv += ["--workflows-dir", str(settings.prefix / "workflows")]
         proc = subprocess.run(argv, env=dict(environ), capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise InstallError(
