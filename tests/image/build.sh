@@ -2,19 +2,19 @@
 # Build the CI (CPU) variant of the Dockerfile with podman, from a Debian 12 base made here with debootstrap
 # (no registry needed), with the local CPU torch wheel instead of the CUDA build.
 #   tests/image/build.sh [TAG]          (default tag localhost/wanx-ci:latest)
-# Env: WANX_CI_BASE        base image tag (made once, then reused; default localhost/wanx-ci-base:bookworm)
+# Env: IMAGE_TEST_BASE        base image tag (made once, then reused; default localhost/wanx-ci-base:bookworm)
 #      DEBIAN_MIRROR       for debootstrap (default http://deb.debian.org/debian)
 #      WHEELS_DIR          folder with the torch wheel (default: pip config get global.find-links)
-#      WANX_CI_SOURCES     folder of bare clones <name>.git of the four pinned repositories (as
+#      IMAGE_TEST_SOURCES     folder of bare clones <name>.git of the four pinned repositories (as
 #                          tests/e2e/prepare_sources.py makes them): ComfyUI is installed from them. Unset: the
 #                          image gets the gateway only (COMFYUI=skip), since GitHub is out of reach here.
-#      WANX_CI_MOUNTS      extra host folders to mount read-only at the same path (e.g. git alternates' targets)
+#      IMAGE_TEST_MOUNTS      extra host folders to mount read-only at the same path (e.g. git alternates' targets)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 tag="${1:-localhost/wanx-ci:latest}"
-base="${WANX_CI_BASE:-localhost/wanx-ci-base:bookworm}"
+base="${IMAGE_TEST_BASE:-localhost/wanx-ci-base:bookworm}"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$here/containers.conf}"
 
 die() { echo "image-test: $*" >&2; exit 1; }
@@ -43,14 +43,14 @@ if [ -n "$wheels" ] && [ -d "$wheels" ]; then
 fi
 ca=/etc/ssl/certs/ca-certificates.crt
 if [ -s "$ca" ]; then args+=(--secret "id=egress_ca,src=$ca"); fi
-if [ -n "${WANX_CI_SOURCES:-}" ]; then
+if [ -n "${IMAGE_TEST_SOURCES:-}" ]; then
   overrides=()
   for name in ComfyUI ComfyUI-WanVideoWrapper ComfyUI-KJNodes ComfyUI-VideoHelperSuite; do
-    [ -d "$WANX_CI_SOURCES/$name.git" ] || die "WANX_CI_SOURCES=$WANX_CI_SOURCES has no $name.git"
-    overrides+=(--source-override "$name=$WANX_CI_SOURCES/$name.git")
+    [ -d "$IMAGE_TEST_SOURCES/$name.git" ] || die "IMAGE_TEST_SOURCES=$IMAGE_TEST_SOURCES has no $name.git"
+    overrides+=(--source-override "$name=$IMAGE_TEST_SOURCES/$name.git")
   done
-  args+=(--volume "$WANX_CI_SOURCES:$WANX_CI_SOURCES:ro" --build-arg "INSTALL_ARGS=${overrides[*]}")
-  for mount in ${WANX_CI_MOUNTS:-}; do args+=(--volume "$mount:$mount:ro"); done
+  args+=(--volume "$IMAGE_TEST_SOURCES:$IMAGE_TEST_SOURCES:ro" --build-arg "INSTALL_ARGS=${overrides[*]}")
+  for mount in ${IMAGE_TEST_MOUNTS:-}; do args+=(--volume "$mount:$mount:ro"); done
 else
   args+=(--build-arg COMFYUI=skip)
 fi

@@ -1,7 +1,7 @@
 """The Dockerfile's CI variant, built with podman and run: the gateway answers /healthz, code is read-only.
 
 Slow (minutes): `make image-test` runs it (RUN_IMAGE_TEST=1). It needs rootful podman, debootstrap and runc
-(scripts/system-deps.sh lists them in docs/deploy.md). With WANX_CI_SOURCES (bare clones of the pinned repositories)
+(scripts/system-deps.sh lists them in docs/deploy.md). With IMAGE_TEST_SOURCES (bare clones of the pinned repositories)
 the image carries ComfyUI too and the test waits for /readyz through the gateway.
 """
 
@@ -79,7 +79,7 @@ def container(image: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
         os.chown(folder, 1000, 1000)
     port = free_port()
     name = f"wanx-image-test-{os.getpid()}"
-    full = bool(os.environ.get("WANX_CI_SOURCES"))
+    full = bool(os.environ.get("IMAGE_TEST_SOURCES"))
     role = "all" if full else "gateway"
     _podman(
         "run", "-d", "--name", name, "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
@@ -100,7 +100,7 @@ def test_gateway_serves_healthz_and_guards_the_api(container: tuple[str, str]) -
     started = _wait(f"{url}/healthz", want=200, timeout=60)
     print(f"image-test: /healthz answered {started:.1f} s after podman run")
     assert _status(f"{url}/prompt") == 401
-    if os.environ.get("WANX_CI_SOURCES"):
+    if os.environ.get("IMAGE_TEST_SOURCES"):
         ready = _wait(f"{url}/readyz", want=200, timeout=300)
         print(f"image-test: /readyz (ComfyUI on CPU behind the gateway) after {ready:.1f} s")
         assert _status(f"{url}/api/system_stats", TOKEN) == 200
@@ -118,3 +118,37 @@ def test_code_is_read_only_for_the_runtime_user(container: tuple[str, str]) -> N
     )
     result = _podman("exec", name, "bash", "-c", script, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("podman-compose") is None, reason="podman-compose missing: pip install podman-compose")
+def test_compose_stack_runs_with_podman_compose(image: str, tmp_path: Path) -> None:
+    """deploy/compose.yaml + compose.ci.yaml (no GPU, the CI image): models completes, then the gateway serves."""
+    for folder in (tmp_path / "models", tmp_path / "data"):
+        folder.mkdir()
+        os.chown(folder, 1000, 1000)
+    port = free_port()
+    env = {
+        **os.environ,
+        "CONTAINERS_CONF": str(HERE / "containers.conf"),
+        "WANX_IMAGE": image,
+        "WANX_TOKEN": TOKEN,
+        "WANX_BIND": "127.0.0.1",
+        "WANX_PORT": str(port),
+        "WANX_MODELS_DIR": str(tmp_path / "models"),
+        "WANX_DATA_DIR": str(tmp_path / "data"),
+        "WANX_CI_ROLE": "all" if os.environ.get("IMAGE_TEST_SOURCES") else "gateway",
+    }
+    files = ["-p", f"wanx-image-test-{os.getpid()}", "-f", "deploy/compose.yaml", "-f", "deploy/compose.ci.yaml"]
+
+    def compose(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        argv = ["podman-compose", *files, *args]
+        return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+    try:
+        up = compose("up", "-d")
+        assert up.returncode == 0, up.stdout + up.stderr
+        waited = _wait(f"http://127.0.0.1:{port}/healthz", want=200, timeout=60)
+        print(f"image-test: compose stack's /healthz after {waited:.1f} s")
+        assert _status(f"http://127.0.0.1:{port}/prompt") == 401
+    finally:
+        compose("down", timeout=120)
