@@ -184,9 +184,9 @@ def register(root: typer.Typer) -> None:
             if not skip_fetch:
                 _fetch(config)
             raise typer.Exit(_serve_here(config, environ, cpu=cpu, timeout=timeout))
-        uid, gid = _prepare_dirs(config)
         if not skip_fetch:
             _fetch(config)
+        uid, gid = _prepare_dirs(config)  # after the fetch: as root, what it wrote goes to the container's uid too
         stack = Stack(_engine(report), config, env_path, cpu=cpu, environ=dict(os.environ), uid=uid, gid=gid)
         _output.console.print(stack.build_or_pull())
         stack.up()
