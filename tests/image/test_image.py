@@ -90,7 +90,8 @@ def container(image: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     try:
         yield name, f"http://127.0.0.1:{port}"
     finally:
-        logs = _podman("logs", name, check=False).stdout + _podman("logs", name, check=False).stderr
+        result = _podman("logs", name, check=False)
+        logs = result.stdout + result.stderr
         print(f"--- container logs ({role}) ---\n{logs[-4000:]}")
         _podman("rm", "-f", name, check=False)
 
