@@ -29,7 +29,7 @@ status: $(STAMP) ## show the containers and whether /readyz answers
 fetch: $(STAMP) ## fetch the models of WORKFLOWS (default: both) into WANX_MODELS_DIR
 	$(WANX) stack fetch $(if $(WORKFLOWS),--workflows $(WORKFLOWS))
 
-image: $(STAMP) ## build the runtime image (localhost/wanx:latest) through compose
+image: $(STAMP) ## build the runtime image (localhost/wanx:latest), or pull WANX_IMAGE when set
 	$(WANX) stack build
 
 image-test: $(STAMP) ## build the CPU variant of the Dockerfile with podman and run the gateway in it (minutes)
