@@ -112,6 +112,8 @@ ENV PATH=/opt/wanx/venv/bin:${PATH} \
 # libraries run on 525+ through minor-version compatibility, so the 535/550 drivers of Alibaba Cloud images work.
 
 # Repeated after ENV: hadolint 2.15 forgets SHELL at every ARG or ENV and would lint the bash below as POSIX sh.
+# The chmod (in this layer, so nothing is copied twice) makes every file the install wrote readable by the runtime
+# user and writable by root only, whatever mode the installer's temp-then-rename writes left (mkstemp: 0600).
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN --mount=type=secret,id=egress_ca \
     if [ "${COMFYUI}" = skip ]; then exit 0; fi \
@@ -124,7 +126,8 @@ RUN --mount=type=secret,id=egress_ca \
  && if [ -n "${SAGEATTENTION_SPEC}" ]; then \
       /opt/comfyui/venv/bin/pip install --no-cache-dir "${SAGEATTENTION_SPEC}"; \
     fi \
- && /opt/comfyui/venv/bin/python -m compileall -q /opt/comfyui/ComfyUI >/dev/null
+ && /opt/comfyui/venv/bin/python -m compileall -q /opt/comfyui/ComfyUI >/dev/null \
+ && chmod -R a+rX,go-w /opt/comfyui
 
 COPY --from=sage /wheels /opt/sage-wheels
 RUN if compgen -G "/opt/sage-wheels/*.whl" >/dev/null; then \
