@@ -151,5 +151,8 @@ def test_compose_stack_runs_with_podman_compose(image: str, tmp_path: Path) -> N
         waited = _wait(f"http://127.0.0.1:{port}/healthz", want=200, timeout=60)
         print(f"image-test: compose stack's /healthz after {waited:.1f} s")
         assert _status(f"http://127.0.0.1:{port}/prompt") == 401
+        if os.environ.get("IMAGE_TEST_SOURCES"):
+            ready = _wait(f"http://127.0.0.1:{port}/readyz", want=200, timeout=300)
+            print(f"image-test: compose stack's /readyz after {ready:.1f} s")
     finally:
         compose("down", timeout=120)
