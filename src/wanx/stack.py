@@ -25,6 +25,7 @@ __all__ = [
     "STACK_KEYS",
     "StackConfig",
     "create_env_file",
+    "fill_token",
     "masked_settings",
     "read_env_file",
 ]
@@ -147,20 +148,47 @@ def create_env_file(target: Path, *, example: Path, token: str | None = None) ->
     if not any(line.startswith("WANX_TOKEN=") for line in lines):
         raise EnvFileError(f"{example}: has no WANX_TOKEN= line.", hint="Restore .env.example from git.")
     body = "\n".join(f"WANX_TOKEN={token}" if line.startswith("WANX_TOKEN=") else line for line in lines) + "\n"
+    _write_secret(body, target, replace=False)
+    return token
+
+
+def fill_token(target: Path, *, token: str | None = None) -> str:
+    """Give an existing ``.env`` whose ``WANX_TOKEN`` is empty a fresh token; return it.
+
+    The other lines are kept as they are; the file is rewritten through a temp sibling at mode 0600.
+    """
+    token = token or secrets.token_urlsafe(32)
+    lines = target.read_text(encoding="utf-8").splitlines()
+    filled = [f"WANX_TOKEN={token}" if _name(line) == "WANX_TOKEN" else line for line in lines]
+    if filled == lines:
+        filled.append(f"WANX_TOKEN={token}")
+    _write_secret("\n".join(filled) + "\n", target, replace=True)
+    return token
+
+
+def _name(line: str) -> str | None:
+    match = _LINE.match(line.strip())
+    return match.group(1) if match else None
+
+
+def _write_secret(body: str, target: Path, *, replace: bool) -> None:
+    """Write ``body`` to a 0600 temp sibling, fsync, then rename (``replace``) or link (never replaces)."""
     with temp_sibling(target) as tmp:
         os.chmod(tmp, 0o600)
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(body)
             fh.flush()
             os.fsync(fh.fileno())
-        os.link(tmp, target)  # fails if target exists: never replace someone's .env
+        if replace:
+            os.replace(tmp, target)
+        else:
+            os.link(tmp, target)  # fails if target exists: never replace someone's .env
     with contextlib.suppress(OSError):
         dir_fd = os.open(target.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-    return token
 
 
 def masked_settings(environ: Mapping[str, str]) -> dict[str, str]:

@@ -194,3 +194,13 @@ def test_no_docker_mode_needs_no_engine_and_hands_over_to_the_installer(tmp_path
     assert "container-engine" in result.stderr and "--no-docker" in result.stderr  # skipped, not failed
     assert f"WANX_GIT_MIRROR={mirror}: no clone of ComfyUI there" in result.stderr
     assert host.calls() == []
+
+
+def test_up_fills_an_empty_token_in_an_existing_env(tmp_path: Path, root: Path, ready_port: int) -> None:
+    host = make_host(tmp_path / "bin")
+    (root / ".env").write_text("WANX_WORKFLOWS=vace\nWANX_TOKEN=\n")
+    result = _wanx(host, "up", "--root", str(root), "--skip-fetch", port=ready_port)
+    assert result.returncode == 0, result.stderr
+    values = read_env_file(root / ".env")
+    assert values["WANX_WORKFLOWS"] == "vace" and len(values["WANX_TOKEN"]) >= 40
+    assert "WANX_TOKEN was empty" in result.stderr

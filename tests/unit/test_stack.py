@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers.servers import REPO
 from wanx.errors import ConfigError, EnvFileError
-from wanx.stack import STACK_KEYS, StackConfig, create_env_file, masked_settings, read_env_file
+from wanx.stack import STACK_KEYS, StackConfig, create_env_file, fill_token, masked_settings, read_env_file
 
 
 def test_read_env_file_reads_what_compose_reads(tmp_path: Path) -> None:
@@ -110,3 +110,16 @@ def test_compose_interpolates_only_documented_keys() -> None:
         used |= set(re.findall(r"\$\{([A-Z_]+)", path.read_text()))
     internal = {"WANX_UID", "WANX_GID", "WANX_CI_ROLE"}  # set by `wanx up` and the image test
     assert used - internal <= set(STACK_KEYS)
+
+
+def test_fill_token_keeps_every_other_line(tmp_path: Path) -> None:
+    target = tmp_path / ".env"
+    target.write_text("# mine\nWANX_PORT=9000\nWANX_TOKEN=\nHF_TOKEN=hf\n")
+    target.chmod(0o644)
+    token = fill_token(target)
+    assert target.read_text() == f"# mine\nWANX_PORT=9000\nWANX_TOKEN={token}\nHF_TOKEN=hf\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    other = tmp_path / "other.env"
+    other.write_text("WANX_PORT=1\n")
+    fill_token(other, token="t")  # no WANX_TOKEN line at all: one is appended
+    assert read_env_file(other) == {"WANX_PORT": "1", "WANX_TOKEN": "t"}

@@ -19,7 +19,7 @@ from wanx.doctor import Engine, Report, Status, find_engine
 from wanx.errors import PreflightFailed, StackCommandFailed, StackNotReady
 from wanx.install import InstallSettings, Mode, install_stack, source_overrides_from_env
 from wanx.lockfile import LOCKFILE_NAME, load_lockfile
-from wanx.stack import GPU_TORCH_INDEX_URL, GPU_TORCH_SPEC, StackConfig, create_env_file
+from wanx.stack import GPU_TORCH_INDEX_URL, GPU_TORCH_SPEC, StackConfig, create_env_file, fill_token
 from wanx.supervise import ServeSettings, default_prefix, serve
 
 __all__ = ["fetch_argv", "register"]
@@ -162,6 +162,9 @@ def register(root: typer.Typer) -> None:
             create_env_file(env_path, example=root_dir / ".env.example")
             _output.console.print(f"created {env_path} with a new admin token (WANX_TOKEN, mode 0600)")
         environ = load_environ(env_path, os.environ)
+        if not environ.get("WANX_TOKEN", "").strip():
+            environ["WANX_TOKEN"] = fill_token(env_path)
+            _output.console.print(f"WANX_TOKEN was empty: wrote a new admin token into {env_path} (mode 0600)")
         if workflows is not None:
             environ["WANX_WORKFLOWS"] = workflows
         config = StackConfig.from_env(environ, root=root_dir)
