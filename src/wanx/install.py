@@ -306,6 +306,17 @@ def _install_torch(settings: InstallSettings, step: Callable[[str], None]) -> No
         step(f"pip: {' '.join(settings.torch_spec)} (GPU)")
         index = ("--index-url", settings.torch_index_url) if settings.torch_index_url else ()
         _pip(settings, *index, *settings.torch_spec, constrained=False)
+    # Without a torch here, pip would pull PyPI's default build for the packs (CUDA 13: drivers 580+ only).
+    probe = "import importlib.metadata as m; print(m.version('torch'))"
+    try:
+        version = _run([str(settings.venv / "bin" / "python"), "-c", probe], what="torch version").strip()
+    except InstallError as exc:
+        raise InstallError(
+            f"{settings.venv}: no torch in ComfyUI's venv (GPU mode installs none unless told which)",
+            hint="Pass --torch-spec 'torch==X torchvision==Y' with --torch-index-url for a CUDA 12 build "
+            "(WANX_TORCH_SPEC, WANX_TORCH_INDEX_URL), or --cpu for the local CPU torch.",
+        ) from exc
+    step(f"torch {version} (GPU)")
 
 
 def _pip(settings: InstallSettings, *args: str, constrained: bool = True) -> None:

@@ -301,20 +301,33 @@ def _comfy_specs(settings: ServeSettings, environ: Mapping[str, str]) -> list[Pr
 
 
 def serve(settings: ServeSettings, *, environ: Mapping[str, str]) -> int:
-    """Install the shipped workflows into the user folder, then supervise ComfyUI and the gateway."""
+    """Supervise ComfyUI and the gateway; meanwhile install the shipped workflows into the user folder.
+
+    The preload runs beside ComfyUI's start (which takes far longer); if it fails, everything stops and
+    InstallError says why.
+    """
     specs = build_specs(settings, environ)
+    supervisor = Supervisor(specs, settings.policy)
+    failure: list[InstallError] = []
     if settings.install_workflows and settings.only != "gateway":
         user = settings.data_dir / "user"
         argv = [sys.executable, "-m", "wanx", "workflows", "install", "--user-dir", str(user)]
         if (settings.prefix / "workflows").is_dir():  # the copy `wanx install` made
             argv += ["--workflows-dir", str(settings.prefix / "workflows")]
-        proc = subprocess.run(argv, env=dict(environ), capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise InstallError(
-                f"wanx workflows install --user-dir {user}: exit {proc.returncode}: {proc.stderr.strip()[-800:]}",
-                hint="Fix the cause above, or start with --no-workflows to skip preloading the UI workflows.",
-            )
-    return Supervisor(specs, settings.policy).run()
+
+        def preload() -> None:
+            proc = subprocess.run(argv, env=dict(environ), capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                message = f"wanx workflows install --user-dir {user}: exit {proc.returncode}: {proc.stderr[-800:]}"
+                hint = "Fix the cause above, or start with --no-workflows to skip preloading the UI workflows."
+                failure.append(InstallError(message.strip(), hint=hint))
+                supervisor.stop()
+
+        threading.Thread(target=preload, name="workflows-preload", daemon=True).start()
+    code = supervisor.run()
+    if failure:
+        raise failure[0]
+    return code
 
 
 def _points_at(extra: Path, models_dir: Path) -> bool:

@@ -9,6 +9,7 @@ fetched through the gateway with a token.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
@@ -85,11 +86,22 @@ def png(width: int = 64, height: int = 48) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
-def upload(stack: Stack, name: str) -> str:
+def small_mp4(folder: Path) -> bytes:
+    """One second of 64x48 video, made with the ffmpeg that imageio-ffmpeg ships in ComfyUI's venv."""
+    assert COMFYUI is not None
+    find = "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())"
+    ffmpeg = subprocess.run([str(COMFYUI / "venv/bin/python"), "-c", find], capture_output=True, text=True, check=True)
+    out = folder / "input.mp4"
+    argv = [ffmpeg.stdout.strip(), "-v", "error", "-f", "lavfi", "-i", "color=c=teal:s=64x48:d=1:r=16"]
+    subprocess.run([*argv, "-pix_fmt", "yuv420p", "-y", str(out)], check=True)
+    return out.read_bytes()
+
+
+def upload(stack: Stack, name: str, content: bytes | None = None, kind: str = "image/png") -> str:
     boundary = uuid.uuid4().hex
     body = io.BytesIO()
     body.write(f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'.encode())
-    body.write(b"Content-Type: image/png\r\n\r\n" + png() + b"\r\n")
+    body.write(f"Content-Type: {kind}\r\n\r\n".encode() + (content or png()) + b"\r\n")
     body.write(f'--{boundary}\r\nContent-Disposition: form-data; name="overwrite"\r\n\r\ntrue\r\n'.encode())
     body.write(f"--{boundary}--\r\n".encode())
     headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
@@ -117,6 +129,7 @@ def placeholder_models(models: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     assert COMFYUI is not None
+    pytest.importorskip("wanx.gateway", reason="needs the gateway package (wanx.gateway, branch gateway)")
     root = tmp_path_factory.mktemp("e2e")
     models, data = root / "models", root / "data"
     placeholder_models(models)
@@ -124,6 +137,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     argv = [PYTHON, "-m", "wanx", "serve", "--prefix", str(COMFYUI), "--models-dir", str(models)]
     argv += ["--data-dir", str(data), "--cpu", "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--comfy-port", str(comfy_port)]
+    if importlib.util.find_spec("wanx.workflows") is None:
+        argv.append("--no-workflows")  # the UI preload needs the workflows package
     env = {**os.environ, "WANX_TOKEN": token, "WANX_LOG_FORMAT": "text"}
     log = root / "serve.log"
     started = time.monotonic()
@@ -180,14 +195,16 @@ def test_ready_through_the_gateway(stack: Stack, record_property: Any) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "workflows/api").glob("*.json")) or ["(none)"])
-def test_shipped_workflow_passes_comfyui_validation(stack: Stack, name: str) -> None:
+def test_shipped_workflow_passes_comfyui_validation(stack: Stack, name: str, tmp_path: Path) -> None:
     path = REPO / "workflows/api" / f"{name}.json"
     if not path.is_file():
         pytest.skip("no shipped workflows in workflows/api (workflows branch)")
     graph = json.loads(path.read_text())
-    for node in graph.values():
-        if node["class_type"] == "LoadImage":
+    for node in graph.values():  # every input file the graph names, uploaded as a user would
+        if node["class_type"] in ("LoadImage", "LoadImageMask"):
             node["inputs"]["image"] = upload(stack, "wanx-e2e.png")
+        elif node["class_type"] == "VHS_LoadVideo":
+            node["inputs"]["video"] = upload(stack, "wanx-e2e.mp4", small_mp4(tmp_path), "video/mp4")
     status, answer = submit(stack, graph)
     assert status == 200, answer
     assert answer["node_errors"] == {}

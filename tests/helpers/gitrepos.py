@@ -87,6 +87,7 @@ def make_stack(root: Path) -> FakeStack:
     wheels = root / "wheels"
     for name, version in (("wanx-tiny-a", "1.0"), ("wanx-tiny-a", "2.0"), ("wanx-tiny-b", "1.0")):
         make_wheel(wheels, name, version)
+    make_wheel(wheels, "torch", "0.0.1")  # what the image's CUDA torch is to the installer: a named dist
     for name in ("wanx-tiny-c", "wanx-tiny-d"):
         make_wheel(wheels, name, "1.0")
     files = {

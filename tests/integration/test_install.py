@@ -37,6 +37,7 @@ def settings_for(stack: FakeStack, prefix: Path, **overrides: object) -> Install
         "mode": Mode.GPU,
         "sources": {env_key(name): path for name, path in stack.sources.items()},
         "pip_args": ("--no-index", "--find-links", str(stack.wheels)),
+        "torch_spec": ("torch==0.0.1",),
         "python": PYTHON,
         "venv_args": ("--without-pip", "--system-site-packages"),  # the base pip, not a slow ensurepip
     }
@@ -44,9 +45,10 @@ def settings_for(stack: FakeStack, prefix: Path, **overrides: object) -> Install
     return InstallSettings(**values)  # type: ignore[arg-type]
 
 
-def venv_version(prefix: Path, module: str) -> str:
-    code = f"import {module}; print({module}.VERSION)"
-    return subprocess.run([str(prefix / "venv/bin/python"), "-c", code], capture_output=True, text=True).stdout.strip()
+def venv_versions(prefix: Path, *dists: str) -> list[str]:
+    code = f"import importlib.metadata as m; print(*[m.version(d) for d in {list(dists)!r}])"
+    out = subprocess.run([str(prefix / "venv/bin/python"), "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.split()
 
 
 @pytest.mark.slow
@@ -63,9 +65,8 @@ def test_full_install_pins_commits_requirements_and_paths(stack: FakeStack, tmp_
         assert git(prefix / "ComfyUI/custom_nodes" / name, "rev-parse", "HEAD").strip() == stack.commits[name]
     # Torch lines dropped (else the offline pip fails), the no-newline files did not merge lines,
     # and the constraint held wanx-tiny-a at 1.0 although 2.0 is in the index.
-    assert venv_version(prefix, "wanx_tiny_a") == "1.0"
-    assert venv_version(prefix, "wanx_tiny_c") == "1.0"
-    assert venv_version(prefix, "wanx_tiny_d") == "1.0"
+    dists = ("wanx-tiny-a", "wanx-tiny-c", "wanx-tiny-d", "torch")  # torch: the --torch-spec install
+    assert venv_versions(prefix, *dists) == ["1.0", "1.0", "1.0", "0.0.1"]
     requirements = (prefix / "requirements.txt").read_text()
     assert "torch" not in requirements
     assert "wanx-tiny-c\n# ComfyUI-KJNodes" in requirements
@@ -82,6 +83,13 @@ def test_full_install_pins_commits_requirements_and_paths(stack: FakeStack, tmp_
     stack.constraints.write_text("wanx-tiny-a==9.9\n")
     with pytest.raises(InstallError, match=r"pip install -r .*requirements.txt: exit 1: .*wanx-tiny-a"):
         install_stack(settings_for(stack, prefix, workflows_dir=workflows))
+
+
+def test_gpu_mode_without_torch_stops_before_pip_pulls_one(stack: FakeStack, tmp_path: Path) -> None:
+    with pytest.raises(InstallError, match="no torch in ComfyUI's venv") as caught:
+        install_stack(settings_for(stack, tmp_path / "prefix", torch_spec=()))
+    assert "--torch-spec" in caught.value.hint
+    assert not (tmp_path / "prefix/requirements.txt").exists()
 
 
 def test_clone_checks_out_each_pin(stack: FakeStack, tmp_path: Path) -> None:

@@ -114,20 +114,38 @@ def test_cli_usage_errors(args: list[str], message: str) -> None:
     assert message in str(result.exception)
 
 
-def test_serve_runs_two_backends_and_stops_on_sigterm(tmp_path: Path) -> None:
-    make_prefix(tmp_path)
-    port = free_port()
-    record = tmp_path / "gateway.json"
+def write_driver(tmp_path: Path, port: int, record: Path, *, install_workflows: bool) -> Path:
     (tmp_path / "gateway.py").write_text(GATEWAY)
     driver = tmp_path / "driver.py"
     driver.write_text(
         "import os, sys\nfrom pathlib import Path\n"
         "from wanx.supervise import ServeSettings, serve\n"
         f"s = ServeSettings(prefix=Path({str(tmp_path / 'prefix')!r}), models_dir=Path({str(tmp_path / 'models')!r}),"
-        f" data_dir=Path({str(tmp_path / 'data')!r}), gpus=(0, 1), comfy_port={port}, install_workflows=False,"
+        f" data_dir=Path({str(tmp_path / 'data')!r}), gpus=(0, 1), comfy_port={port},"
+        f" install_workflows={install_workflows},"
         f" gateway_command=(sys.executable, {str(tmp_path / 'gateway.py')!r}, {str(record)!r}))\n"
         "sys.exit(serve(s, environ=dict(os.environ)))\n"
     )
+    return driver
+
+
+def test_failed_workflows_preload_stops_the_stack_loudly(tmp_path: Path) -> None:
+    make_prefix(tmp_path)
+    (tmp_path / "prefix/workflows").mkdir()  # an empty copy: the preload cannot find the UI files
+    port = free_port()
+    driver = write_driver(tmp_path, port, tmp_path / "gateway.json", install_workflows=True)
+    proc = subprocess.run([PYTHON, str(driver)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert f"wanx workflows install --user-dir {tmp_path}/data/user: exit" in proc.stderr
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/system_stats", timeout=1)
+
+
+def test_serve_runs_two_backends_and_stops_on_sigterm(tmp_path: Path) -> None:
+    make_prefix(tmp_path)
+    port = free_port()
+    record = tmp_path / "gateway.json"
+    driver = write_driver(tmp_path, port, record, install_workflows=False)
     proc = subprocess.Popen([PYTHON, str(driver)], cwd=REPO)
     try:
         for offset in (0, 1):
@@ -148,3 +166,14 @@ def test_serve_runs_two_backends_and_stops_on_sigterm(tmp_path: Path) -> None:
         proc.kill()
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/system_stats", timeout=1)
+
+
+def test_wanx_install_failure_exits_1_with_message_and_hint(tmp_path: Path) -> None:
+    lock = tmp_path / "comfyui.lock.yaml"
+    lock.write_text("version: 1\ncomfyui: {name: ComfyUI, repo: x, commit: abc, version: '1'}\nnode_packs: []\n")
+    argv = [PYTHON, "-m", "wanx", "install", "--prefix", str(tmp_path / "p"), "--lock", str(lock)]
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 1
+    assert "commit 'abc' is not a full 40-character lowercase hex hash" in proc.stderr
+    assert "Fix comfyui.lock.yaml" in proc.stderr
+    assert not (tmp_path / "p/ComfyUI").exists()

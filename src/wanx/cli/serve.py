@@ -11,6 +11,7 @@ import typer
 from wanx.cli._output import console
 from wanx.errors import UsageError
 from wanx.install import InstallSettings, Mode, install_stack, source_overrides_from_env
+from wanx.logs import configure_logging
 from wanx.supervise import ServeSettings, default_prefix, serve
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -124,6 +125,7 @@ def serve_command(
         install_workflows=not no_workflows,
         only=only,
     )
+    configure_logging(level=os.environ.get("WANX_LOG_LEVEL", "info"), fmt=os.environ.get("WANX_LOG_FORMAT", "json"))
     raise typer.Exit(serve(settings, environ=os.environ))
 
 
