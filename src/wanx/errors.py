@@ -23,14 +23,18 @@ __all__ = [
     "ComfyLockError",
     "ConfigError",
     "DiskFullError",
+    "EnvFileError",
     "FetchFailed",
     "InstallError",
     "LockfileError",
     "ModelsNotVerified",
     "PinMismatchError",
+    "PreflightFailed",
     "RefusedNodePackError",
     "SizeMismatch",
     "SourceUnavailable",
+    "StackCommandFailed",
+    "StackNotReady",
     "UnknownWorkflowError",
     "UnverifiedEntryError",
     "PolicyFileError",
@@ -250,6 +254,33 @@ class RefusedNodePackError(InstallError):
 
     code = "install_refused_node_pack"
     hint = "Remove it from custom_nodes: it installs and updates code at run time, which defeats the pins."
+
+
+# runtime: the image, `wanx doctor` and `wanx up` (docker compose / podman-compose)
+
+
+class EnvFileError(WanxError, ValueError):
+    """The stack's ``.env`` file cannot be read or has a line that is not ``NAME=value``."""
+
+    code = "env_file_invalid"
+
+
+class PreflightFailed(WanxError, RuntimeError):
+    """``wanx doctor`` found a check that fails: the stack would not start or not work on this host."""
+
+    code = "preflight_failed"
+
+
+class StackCommandFailed(WanxError, RuntimeError):
+    """A container-engine or compose command (build, pull, up, fetch) exited with an error."""
+
+    code = "stack_command_failed"
+
+
+class StackNotReady(WanxError, TimeoutError):
+    """The stack started but the gateway's ``/readyz`` did not answer 200 in time."""
+
+    code = "stack_not_ready"
 
 
 # ---------------------------------------------------------------- JOBS (journal, runners)
