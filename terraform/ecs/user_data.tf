@@ -8,7 +8,7 @@ locals {
     bundle_git_url        = var.bundle_git_url
     bundle_git_ref        = var.bundle_git_ref
     image                 = var.image != null ? var.image : ""
-    workflows             = join(" ", var.workflows)
+    workflows             = join(",", var.workflows)
     token                 = local.token
     gateway_port          = var.gateway_port
     models_disk_id        = alicloud_ecs_disk.models.id

@@ -22,7 +22,7 @@ SAMPLE_USER_DATA_VARS = {
     "bundle_git_url": "https://git.example.com/ops/wanx.git",
     "bundle_git_ref": "v0.1.0",
     "image": "registry.cn-hangzhou.aliyuncs.com/team/wanx:0.1.0",
-    "workflows": "wanx-21 vace",
+    "workflows": "wanx-21,vace",
     "token": "sample-token-0123456789abcdefghij",
     "gateway_port": "8188",
     "models_disk_id": "d-bp1abcdefghijk",
