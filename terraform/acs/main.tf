@@ -11,7 +11,8 @@ locals {
   default_zones   = local.is_ack ? local.gpu_stock_zones : local.nat_zones
   zone_ids        = var.zone_ids != null ? var.zone_ids : slice(local.default_zones, 0, min(2, length(local.default_zones)))
 
-  token = var.token != null ? var.token : random_password.token[0].result
+  token              = var.token != null ? var.token : random_password.token[0].result
+  node_key_pair_name = var.node_key_pair_name != null ? var.node_key_pair_name : try(alicloud_ecs_key_pair.nodes[0].key_pair_name, null)
 }
 
 ################################################################################
@@ -84,15 +85,13 @@ data "alicloud_cs_cluster_credential" "this" {
 # Node pools (ack only): CPU nodes for add-ons and the fetch Job, tainted GPU nodes for wanx
 ################################################################################
 
-resource "random_password" "node" {
+# Managed node pools log in by key pair only. Without node_key_pair_name, one is created whose private
+# key is never saved: nodes are managed by ACK and nobody logs in to them.
+resource "alicloud_ecs_key_pair" "nodes" {
   count = local.is_ack && var.node_key_pair_name == null ? 1 : 0
 
-  length           = 24
-  min_upper        = 2
-  min_lower        = 2
-  min_numeric      = 2
-  min_special      = 2
-  override_special = "!#%*-_"
+  key_pair_name = "${var.name}-nodes"
+  tags          = local.tags
 }
 
 resource "alicloud_cs_kubernetes_node_pool" "system" {
@@ -107,9 +106,7 @@ resource "alicloud_cs_kubernetes_node_pool" "system" {
   image_type           = "AliyunLinux3"
   system_disk_category = "cloud_essd"
   system_disk_size     = 120
-  key_name             = var.node_key_pair_name
-  password             = try(random_password.node[0].result, null)
-  tags                 = local.tags
+  key_name             = local.node_key_pair_name
 
   management {
     enable      = true
@@ -129,9 +126,7 @@ resource "alicloud_cs_kubernetes_node_pool" "gpu" {
   image_type           = "AliyunLinux3"
   system_disk_category = "cloud_essd"
   system_disk_size     = 200
-  key_name             = var.node_key_pair_name
-  password             = try(random_password.node[0].result, null)
-  tags                 = local.tags
+  key_name             = local.node_key_pair_name
 
   taints {
     key    = "nvidia.com/gpu"

@@ -175,7 +175,7 @@ variable "system_node_count" {
 }
 
 variable "node_key_pair_name" {
-  description = "Existing ECS key pair for node login (profile ack). When null, nodes get a random password that is not output."
+  description = "Existing ECS key pair for node login (profile ack; managed node pools take a key pair, not a password). When null, a key pair is created whose private key is not kept."
   type        = string
   default     = null
 }
