@@ -151,3 +151,45 @@ def test_sample_token_is_shaped_like_the_token_validation() -> None:
     pattern = re.search(r'regex\("([^"]+)"', condition)
     assert pattern
     assert re.fullmatch(pattern.group(1).replace("\\\\", "\\"), SAMPLE_USER_DATA_VARS["token"])
+
+
+# --- finding the models disk, with lsblk and findmnt stood in by scripts on PATH -------------------
+
+FAKE_LSBLK = """#!/bin/bash
+case "$*" in
+  "-dnpo NAME,SERIAL") printf '%s\\n' "$FAKE_SERIALS" ;;
+  "-dnpo NAME,TYPE") printf '%s\\n' "$FAKE_DISKS" ;;
+  "-npo PKNAME /dev/vda1") echo /dev/vda ;;
+  "-npo NAME /dev/vdb") echo /dev/vdb ;;
+  "-npo NAME /dev/vdc") printf '/dev/vdc\\n/dev/vdc1\\n' ;;
+  "-npo NAME /dev/vdd") echo /dev/vdd ;;
+  *) echo "fake lsblk: unexpected $*" >&2; exit 9 ;;
+esac
+"""
+
+
+@pytest.mark.parametrize(
+    ("serials", "disks", "expected"),
+    [
+        pytest.param("/dev/vda\n/dev/vdb bp1abcdefghijk", "", "/dev/vdb", id="by-serial"),
+        pytest.param("/dev/vda\n/dev/vdb", "/dev/vda disk\n/dev/vdb disk\n/dev/vdc disk", "/dev/vdb", id="one-extra"),
+        pytest.param("/dev/vda", "/dev/vda disk\n/dev/vdb disk\n/dev/vdd disk", None, id="two-extra-refused"),
+        pytest.param("/dev/vda", "/dev/vda disk\n/dev/vdc disk", None, id="partitioned-refused"),
+    ],
+)
+def test_find_models_disk(serials: str, disks: str, expected: str | None, tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "lsblk").write_text(FAKE_LSBLK)
+    (bin_dir / "findmnt").write_text("#!/bin/bash\necho /dev/vda1\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    snippet = (
+        f'export PATH="{bin_dir}:$PATH" FAKE_SERIALS="{serials}" FAKE_DISKS="{disks}"; '
+        # Three of the sixty tries: before, at and after the point where the fallback is allowed.
+        "sleep() { :; }; seq() { printf '%s\\n' 1 30 60; }; "
+        'find_models_disk || echo "rc=$?"'
+    )
+    result = _run_bash(render_user_data(), snippet, tmp_path)
+    assert "unexpected" not in result.stderr
+    assert result.stdout.strip() == (expected or "rc=1")
