@@ -73,7 +73,7 @@ variable "vswitch_cidr" {
 }
 
 variable "allowed_cidrs" {
-  description = "Source CIDR blocks allowed to reach the gateway port. Required: nothing is open by default. 0.0.0.0/0 is refused unless allow_public_ingress is true."
+  description = "Source CIDR blocks allowed to reach the gateway port. Required: nothing is open by default. 0.0.0.0/0 and blocks wider than /8 are refused unless allow_public_ingress is true."
   type        = list(string)
 
   validation {
@@ -82,25 +82,25 @@ variable "allowed_cidrs" {
   }
 
   validation {
-    condition     = var.allow_public_ingress || !contains(var.allowed_cidrs, "0.0.0.0/0")
-    error_message = "The allowed_cidrs contains 0.0.0.0/0, which opens the gateway to the whole internet; list your own addresses, or set allow_public_ingress = true if you really mean it."
+    condition     = var.allow_public_ingress || alltrue([for c in var.allowed_cidrs : c != "0.0.0.0/0" && can(regex("/([89]|[12][0-9]|3[0-2])$", c))])
+    error_message = "The allowed_cidrs contains 0.0.0.0/0 or a block wider than /8, which opens the gateway to a large part of the internet; list your own addresses, or set allow_public_ingress = true if you really mean it."
   }
 }
 
 variable "allow_public_ingress" {
-  description = "Accept 0.0.0.0/0 in allowed_cidrs (the gateway still asks for the token). Off by default."
+  description = "Accept 0.0.0.0/0 and blocks wider than /8 in allowed_cidrs (the gateway still asks for the token). Off by default."
   type        = bool
   default     = false
 }
 
 variable "ssh_cidrs" {
-  description = "Source CIDR blocks allowed to reach SSH (port 22). Empty (the default) opens no SSH port; use Cloud Assistant or Workbench instead. 0.0.0.0/0 is always refused."
+  description = "Source CIDR blocks allowed to reach SSH (port 22). Empty (the default) opens no SSH port; use Cloud Assistant or Workbench instead. 0.0.0.0/0 and blocks wider than /8 are always refused."
   type        = list(string)
   default     = []
 
   validation {
-    condition     = alltrue([for c in var.ssh_cidrs : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
-    error_message = "Each ssh_cidrs entry must be an IPv4 CIDR block other than 0.0.0.0/0, such as 203.0.113.7/32."
+    condition     = alltrue([for c in var.ssh_cidrs : can(cidrhost(c, 0)) && c != "0.0.0.0/0" && can(regex("/([89]|[12][0-9]|3[0-2])$", c))])
+    error_message = "Each ssh_cidrs entry must be an IPv4 CIDR block no wider than /8 (never 0.0.0.0/0), such as 203.0.113.7/32."
   }
 }
 
@@ -169,7 +169,7 @@ variable "image_name_regex" {
   default     = "^ubuntu_24_04_x64_20G_alibase_"
 
   validation {
-    condition     = can(regex(var.image_name_regex, "probe"))
+    condition     = can(regexall(var.image_name_regex, ""))
     error_message = "The image_name_regex must be a valid regular expression such as ^ubuntu_24_04_x64_20G_alibase_."
   }
 }
