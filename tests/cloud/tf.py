@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from functools import cache
@@ -43,6 +47,27 @@ class Root:
     resources: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     data: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     terraform: list[dict[str, Any]] = field(default_factory=list)
+
+
+def find_terraform() -> str | None:
+    """A terraform binary of version 1.9 or newer ($TERRAFORM, else PATH), or None."""
+    binary = os.environ.get("TERRAFORM") or shutil.which("terraform")
+    if not binary:
+        return None
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull}
+    out = subprocess.run([binary, "version", "-json"], capture_output=True, text=True, env=env, check=False).stdout
+    try:
+        major, minor = (int(x) for x in json.loads(out)["terraform_version"].split(".")[:2])
+    except (ValueError, KeyError):
+        return None
+    return binary if (major, minor) >= (1, 9) else None
+
+
+def run_terraform(binary: str, work: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
+    return subprocess.run(
+        [binary, f"-chdir={work}", *args, "-no-color"], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
 
 
 def load_file(path: Path) -> dict[str, Any]:
