@@ -56,7 +56,7 @@ resource "alicloud_cs_managed_kubernetes" "this" {
   pod_vswitch_ids      = alicloud_vswitch.this[*].id
   service_cidr         = var.service_cidr
   new_nat_gateway      = true
-  slb_internet_enabled = var.api_server_public
+  slb_internet_enabled = var.enable_public_api_server
   deletion_protection  = var.deletion_protection
   tags                 = local.tags
 

@@ -77,7 +77,7 @@ variable "service_cidr" {
   }
 }
 
-variable "api_server_public" {
+variable "enable_public_api_server" {
   description = "Give the API server a public address (it still needs the client certificate in the kubeconfig). Off by default: run kubectl from inside the VPC, or turn this on to run it from your machine."
   type        = bool
   default     = false

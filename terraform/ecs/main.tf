@@ -15,7 +15,7 @@ locals {
 
   image_id      = var.image_id != null ? var.image_id : try(data.alicloud_images.this[0].images[0].id, null)
   key_pair_name = var.key_pair_name != null ? var.key_pair_name : try(alicloud_ecs_key_pair.this[0].key_pair_name, null)
-  spot_strategy = var.spot ? "SpotAsPriceGo" : "NoSpot"
+  spot_strategy = var.enable_spot ? "SpotAsPriceGo" : "NoSpot"
   token         = var.token != null ? var.token : random_password.token[0].result
 }
 
@@ -73,7 +73,7 @@ resource "alicloud_ecs_disk" "models" {
   disk_name            = "${var.name}-models"
   category             = var.models_disk_category
   size                 = var.models_disk_size
-  encrypted            = var.encrypt_disks
+  encrypted            = var.enable_disk_encryption
   delete_with_instance = false
   payment_type         = "PayAsYouGo"
   tags                 = local.tags
@@ -81,7 +81,7 @@ resource "alicloud_ecs_disk" "models" {
   lifecycle {
     precondition {
       condition     = local.zone_id != null
-      error_message = "No zone in ${var.region} has ${var.instance_type} in stock right now; try another region, another instance_type, or spot = ${!var.spot}."
+      error_message = "No zone in ${var.region} has ${var.instance_type} in stock right now; try another region, another instance_type, or enable_spot = ${!var.enable_spot}."
     }
   }
 }
@@ -107,7 +107,7 @@ resource "alicloud_instance" "this" {
 
   system_disk_category  = "cloud_essd"
   system_disk_size      = var.system_disk_size
-  system_disk_encrypted = var.encrypt_disks
+  system_disk_encrypted = var.enable_disk_encryption
 
   user_data                     = base64encode(local.user_data)
   http_tokens                   = "required"

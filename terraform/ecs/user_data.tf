@@ -14,7 +14,7 @@ locals {
     models_disk_id        = alicloud_ecs_disk.models.id
     nvidia_driver_version = var.nvidia_driver_version
     hf_endpoint           = var.hf_endpoint != null ? var.hf_endpoint : ""
-    china_mirrors         = var.china_mirrors ? "1" : "0"
+    china_mirrors         = var.enable_china_mirrors ? "1" : "0"
   }
 
   user_data = templatefile("${path.module}/templates/user_data.sh.tftpl", local.user_data_vars)

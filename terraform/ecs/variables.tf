@@ -185,7 +185,7 @@ variable "system_disk_size" {
   }
 }
 
-variable "spot" {
+variable "enable_spot" {
   description = "Run as a spot instance (SpotAsPriceGo): much cheaper, but Alibaba Cloud may reclaim it; the models disk survives."
   type        = bool
   default     = false
@@ -235,7 +235,7 @@ variable "models_disk_size" {
   }
 }
 
-variable "encrypt_disks" {
+variable "enable_disk_encryption" {
   description = "Encrypt the system and models disks with the account's default KMS service key (KMS must be available in the region)."
   type        = bool
   default     = true
@@ -333,7 +333,7 @@ variable "hf_endpoint" {
   }
 }
 
-variable "china_mirrors" {
+variable "enable_china_mirrors" {
   description = "Try Alibaba Cloud and other mainland-China mirrors first for Docker, the NVIDIA toolkit and pip (the official sources stay as fallbacks)."
   type        = bool
   default     = true

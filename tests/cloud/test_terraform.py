@@ -247,8 +247,8 @@ def test_acs_nas_is_reachable_from_the_vpc_only() -> None:
     fs = resources[("alicloud_nas_file_system", "this")]
     assert fs["protocol_type"] == "NFS" and "vpc_id" not in fs, "standard NAS must not set vpc_id"
     cluster = resources[("alicloud_cs_managed_kubernetes", "this")]
-    assert cluster["slb_internet_enabled"] == "${var.api_server_public}"
-    assert root.variables["api_server_public"]["default"] is False
+    assert cluster["slb_internet_enabled"] == "${var.enable_public_api_server}"
+    assert root.variables["enable_public_api_server"]["default"] is False
 
 
 def test_tags_are_one_map_merged_everywhere(root: Root) -> None:

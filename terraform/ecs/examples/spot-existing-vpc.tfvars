@@ -9,7 +9,7 @@ allowed_cidrs = ["203.0.113.0/28", "198.51.100.20/32"]
 ssh_cidrs     = ["203.0.113.0/28"]
 
 ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleExampleExampleExampleExampleExample ops@example.com"
-spot           = true
+enable_spot    = true
 
 bundle_git_url   = "https://git.example.com/ops/wanx.git"
 bundle_git_ref   = "v0.1.0"
