@@ -7,7 +7,9 @@ Messages follow the house shape: ``<subject>: <what is wrong> (expected X, got Y
 from __future__ import annotations
 
 __all__ = [
+    "BackendUnavailable",
     "ConfigError",
+    "JournalError",
     "UsageError",
     "WanxError",
 ]
@@ -57,3 +59,17 @@ class ConfigError(WanxError, ValueError):
 
 
 # ---------------------------------------------------------------- JOBS (journal, runners)
+
+
+class JournalError(WanxError, OSError):
+    """The job journal cannot be opened or written; accepted jobs would not be durable."""
+
+    code = "journal_error"
+    hint = "Check that the journal's folder is on a local, writable disk with free space."
+
+
+class BackendUnavailable(WanxError, ConnectionError):
+    """A ComfyUI backend did not answer (down, restarting, or unreachable)."""
+
+    code = "backend_unavailable"
+    hint = "Jobs wait in the journal until the backend answers again; check that ComfyUI is running."
