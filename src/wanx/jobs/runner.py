@@ -34,6 +34,8 @@ _FINAL_EVENTS = frozenset({"execution_success", "execution_error", "execution_in
 @dataclass(frozen=True, slots=True)
 class RunnerSettings:
     poll_interval: float = 0.5
+    # A backend that stopped answering is probed more often, so a restarted one gets its lost job back fast.
+    down_poll_interval: float = 0.1
     max_attempts: int = 3
     poison_after: int = 2
 
@@ -110,8 +112,9 @@ class Runner:
                     await self.tick()
                 except BackendUnavailable as e:
                     self._mark_down(str(e))
+                interval = self.settings.poll_interval if self.up else self.settings.down_poll_interval
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), self.settings.poll_interval)
+                    await asyncio.wait_for(self.wake.wait(), min(interval, self.settings.poll_interval))
                 self.wake.clear()
         finally:
             listener.cancel()

@@ -83,11 +83,11 @@ class Comfy:
 class JobsServer:
     """The job service (journal + runners + ComfyUI routes) as its own process."""
 
-    def __init__(self, journal: Path, upstreams: list[str], log: Path) -> None:
+    def __init__(self, journal: Path, upstreams: list[str], log: Path, extra: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [PYTHON, str(REPO / "tests/helpers/jobs_server.py"), "--port", str(self.port)]
-        argv += ["--journal", str(journal), "--poll", "0.1"]
+        argv += ["--journal", str(journal), "--poll", "0.1", *extra]
         for upstream in upstreams:
             argv += ["--upstream", upstream]
         self.process = Process(argv, ready_url=f"{self.url}/prompt", log=log)
@@ -123,11 +123,12 @@ def comfy_factory(tmp_path: Path) -> Iterator[Callable[..., Comfy]]:
 
 
 @pytest.fixture
-def jobs_factory(tmp_path: Path) -> Iterator[Callable[[list[str]], JobsServer]]:
+def jobs_factory(tmp_path: Path) -> Iterator[Callable[..., JobsServer]]:
     made: list[JobsServer] = []
 
-    def make(upstreams: list[str]) -> JobsServer:
-        server = JobsServer(tmp_path / "journal" / "jobs.sqlite3", upstreams, tmp_path / f"jobs{len(made)}.log")
+    def make(upstreams: list[str], *extra: str) -> JobsServer:
+        log = tmp_path / f"jobs{len(made)}.log"
+        server = JobsServer(tmp_path / "journal" / "jobs.sqlite3", upstreams, log, extra)
         made.append(server)
         server.process.start()
         return server

@@ -13,7 +13,7 @@ from tests.integration.jobs.conftest import Comfy, JobsServer, call, get, graph,
 pytestmark = pytest.mark.integration
 
 ComfyFactory = Callable[..., Comfy]
-JobsFactory = Callable[[list[str]], JobsServer]
+JobsFactory = Callable[..., JobsServer]
 
 
 def _history(server: JobsServer, prompt_id: str) -> dict[str, object]:
@@ -182,3 +182,64 @@ def test_history_and_outputs_survive_a_restart_of_both(comfy_factory: ComfyFacto
     assert list(get(f"{server.url}/history?max_items=1")) == [prompt_id]
     video = before["outputs"]["2"]["gifs"][0]  # type: ignore[index]
     assert call("GET", f"{server.url}/api/view?filename={video['filename']}&type=output")[0] == 200
+
+
+def test_retry_cap_fails_a_job_the_backends_keep_losing(comfy_factory: ComfyFactory, jobs_factory: JobsFactory) -> None:
+    comfy = comfy_factory(step_delay=0.4)
+    server = jobs_factory([comfy.url], "--max-attempts", "1")
+    prompt_id = str(uuid.uuid4())
+    assert server.submit({"prompt": graph(), "prompt_id": prompt_id})[0] == 200
+    wait_for(lambda: comfy.running_id() == prompt_id, what="the backend to start the job")
+    comfy.process.kill()
+    comfy.process.start()
+    job = server.wait_state(prompt_id, "failed", "succeeded")
+    assert (job["state"], job["attempts"]) == ("failed", 1)
+    assert "retry cap 1" in job["error"]
+    assert comfy.posts() == []
+    entry = _history(server, prompt_id)
+    assert entry["status"]["messages"][0][1]["exception_type"] == "wanx_lost"  # type: ignore[index]
+
+
+def test_job_that_finished_while_the_service_was_down_is_collected(
+    comfy_factory: ComfyFactory, jobs_factory: JobsFactory
+) -> None:
+    comfy = comfy_factory(step_delay=0.2)
+    server = jobs_factory([comfy.url])
+    prompt_id = str(uuid.uuid4())
+    assert server.submit({"prompt": graph(), "prompt_id": prompt_id})[0] == 200
+    wait_for(lambda: comfy.running_id() == prompt_id, what="the backend to start the job")
+    server.process.kill()
+    wait_for(lambda: get(f"{comfy.url}/history/{prompt_id}"), what="the backend to finish on its own")
+    server.process.start()
+    job = server.wait_state(prompt_id, "succeeded")
+    assert job["attempts"] == 1
+    assert comfy.posts() == ["/prompt"]
+
+
+def test_node_error_ends_the_job_without_retry(comfy_factory: ComfyFactory, jobs_factory: JobsFactory) -> None:
+    comfy = comfy_factory()
+    server = jobs_factory([comfy.url])
+    prompt_id = str(uuid.uuid4())
+    assert server.submit({"prompt": graph("__FAKE_FAIL__"), "prompt_id": prompt_id})[0] == 200
+    job = server.wait_state(prompt_id, "failed", "succeeded")
+    assert (job["state"], job["attempts"]) == ("failed", 1)
+    entry = _history(server, prompt_id)
+    assert entry["status"]["status_str"] == "error"  # type: ignore[index]
+    assert [m[0] for m in entry["status"]["messages"]][-1] == "execution_error"  # type: ignore[index]
+
+
+def test_queued_job_can_be_deleted_and_interrupt_reaches_the_backend(
+    comfy_factory: ComfyFactory, jobs_factory: JobsFactory
+) -> None:
+    comfy = comfy_factory(step_delay=0.5)
+    server = jobs_factory([comfy.url])
+    running, waiting = str(uuid.uuid4()), str(uuid.uuid4())
+    assert server.submit({"prompt": graph("a"), "prompt_id": running})[0] == 200
+    assert server.submit({"prompt": graph("b"), "prompt_id": waiting})[0] == 200
+    wait_for(lambda: comfy.running_id() == running, what="the backend to start the job")
+    assert call("POST", f"{server.url}/queue", {"delete": [waiting]})[0] == 200
+    assert server.job(waiting)["state"] == "cancelled"
+    assert call("POST", f"{server.url}/api/interrupt", {"prompt_id": running})[0] == 200
+    assert server.wait_state(running, "cancelled", "failed", "succeeded")["state"] == "cancelled"
+    assert get(f"{server.url}/history/{waiting}") == {}
+    assert comfy.posts() == ["/prompt"]
