@@ -19,7 +19,7 @@ from wanx.jobs.model import ACTIVE, TERMINAL, Job, JobState, NewJob, body_hash, 
 from wanx.jobs.service import JOBS, JobService, Viewer
 from wanx.jobs.validate import Rejection, rejection
 
-__all__ = ["ROUTES", "add_job_routes"]
+__all__ = ["ROUTES", "accept_prompt", "add_job_routes"]
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,11 @@ async def _json_body(request: web.Request) -> Any:
 # ---------------------------------------------------------------------- /prompt
 async def post_prompt(request: web.Request) -> web.Response:
     service, viewer = _svc(request)
-    body = await _json_body(request)
+    return await accept_prompt(service, viewer, await _json_body(request))
+
+
+async def accept_prompt(service: JobService, viewer: Viewer, body: Any) -> web.Response:
+    """Validate and journal one ``POST /prompt`` body (already parsed); 200 only once it is committed."""
     if not isinstance(body, dict):
         return _bad(rejection("invalid_json", "The request body is not a JSON object"))
     if "prompt" not in body:
