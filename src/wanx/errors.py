@@ -8,8 +8,23 @@ from __future__ import annotations
 
 __all__ = [
     "BackendUnavailable",
+    "ChecksumMismatch",
+    "ComfyRequestError",
+    "ComfyUnavailable",
     "ConfigError",
+    "DiskFullError",
+    "FetchFailed",
+    "GraphInvalid",
+    "JobFailed",
+    "JobTimeout",
     "JournalError",
+    "LockfileError",
+    "ModelsNotVerified",
+    "ParamError",
+    "SizeMismatch",
+    "SourceUnavailable",
+    "UnknownWorkflowError",
+    "UnverifiedEntryError",
     "UsageError",
     "WanxError",
 ]
@@ -49,10 +64,123 @@ class ConfigError(WanxError, ValueError):
 # ---------------------------------------------------------------- MODELS (lockfile, sources, fetch)
 
 
+class LockfileError(WanxError, ValueError):
+    """models.lock.yaml cannot be read, or an entry breaks the schema (``models.lock.yaml: entry "x": ...``)."""
+
+    code = "lockfile_invalid"
+    hint = 'Fix the file (schema in docs/models.md) or restore it with "git checkout models.lock.yaml".'
+
+
+class UnknownWorkflowError(WanxError, LookupError):
+    """``--workflow NAME`` names no workflow that any lock entry is used by."""
+
+    code = "unknown_workflow"
+
+
+class UnverifiedEntryError(WanxError, ValueError):
+    """An entry has no sha256 in the lock file and ``--allow-unverified`` was not given."""
+
+    code = "unverified_entry"
+
+
+class SourceUnavailable(WanxError, ConnectionError):
+    """One source could not deliver a file: unreachable, 404, refused, or cut off. The next source is tried."""
+
+    code = "source_unavailable"
+
+
+class SizeMismatch(WanxError, OSError):
+    """Downloaded or present bytes have a different length from the lock file's ``size``."""
+
+    code = "size_mismatch"
+
+
+class ChecksumMismatch(WanxError, OSError):
+    """Downloaded or present bytes hash to a different sha256 from the lock file's."""
+
+    code = "checksum_mismatch"
+
+
+class DiskFullError(WanxError, OSError):
+    """The models folder's file system has less free space than the files still to fetch need."""
+
+    code = "disk_full"
+
+
+class FetchFailed(WanxError):
+    """``wanx models fetch`` could not place and verify every requested file (each failure was printed)."""
+
+    code = "fetch_failed"
+
+
+class ModelsNotVerified(WanxError):
+    """``wanx models verify`` found missing, wrong-size or wrong-hash files."""
+
+    code = "models_not_verified"
+    hint = 'Run "wanx models fetch" to download or repair them.'
+
+
 # ---------------------------------------------------------------- GATEWAY (tokens, policy, proxy)
 
 
 # ---------------------------------------------------------------- WORKFLOWS (schema, check, params, client)
+
+
+class GraphInvalid(WanxError, ValueError):
+    """A workflow graph failed ``wanx workflows check`` or could not be read or converted."""
+
+    code = "graph_invalid"
+    hint = 'Fix the graph named above; "wanx workflows check FILE" lists every problem.'
+
+
+class ParamError(WanxError, ValueError):
+    """A workflow parameter is unknown, missing, or out of its declared range."""
+
+    code = "param_invalid"
+    hint = 'Run "wanx run WORKFLOW --help" or read workflows/params.yaml for the parameters and their ranges.'
+
+
+class ComfyUnavailable(WanxError, ConnectionError):
+    """ComfyUI (or the gateway in front of it) could not be reached after the retries."""
+
+    code = "comfy_unavailable"
+    hint = "Check the --server URL and that the service is up (wanx doctor, or GET /healthz on the gateway)."
+
+
+class ComfyRequestError(WanxError, RuntimeError):
+    """ComfyUI answered a request with an error status (bad token, graph rejected, upload refused)."""
+
+    code = "comfy_request_failed"
+
+    def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+class JobFailed(WanxError, RuntimeError):
+    """A queued job ended with an execution error or was interrupted."""
+
+    code = "job_failed"
+    hint = "The node and message above come from ComfyUI; fix the input or parameter it names and run again."
+
+    def __init__(self, message: str, *, prompt_id: str, node_id: str | None = None) -> None:
+        super().__init__(message)
+        self.prompt_id = prompt_id
+        self.node_id = node_id
+
+
+class JobTimeout(WanxError, TimeoutError):
+    """A job did not finish within the time allowed; it may still be running on the server."""
+
+    code = "job_timeout"
+
+    def __init__(self, message: str, *, prompt_id: str) -> None:
+        super().__init__(
+            message,
+            hint=f"The job may still be running: look for prompt id {prompt_id} in GET /history/{prompt_id}, "
+            "or raise --timeout.",
+        )
+        self.prompt_id = prompt_id
 
 
 # ---------------------------------------------------------------- RUNTIME (install, doctor, up)
