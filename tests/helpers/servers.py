@@ -91,13 +91,11 @@ class Process:
 
     def start(self, *, timeout: float = 30.0) -> None:
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
-        try:
-            self.proc = subprocess.Popen(
-                self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        finally:
-            if self.log:
-                out.close()  # type: ignore[union-attr]  # the child holds its own copy of the descriptor
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        if self.log:
+            out.close()  # the child holds its own descriptor
         wait_http(self.ready_url, timeout=timeout, proc=self.proc)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
