@@ -21,8 +21,11 @@ __all__ = [
     "LockfileError",
     "ModelsNotVerified",
     "ParamError",
+    "PolicyFileError",
     "SizeMismatch",
     "SourceUnavailable",
+    "TokenError",
+    "TokensFileError",
     "UnknownWorkflowError",
     "UnverifiedEntryError",
     "UsageError",
@@ -121,6 +124,26 @@ class ModelsNotVerified(WanxError):
 
 
 # ---------------------------------------------------------------- GATEWAY (tokens, policy, proxy)
+
+
+class TokenError(WanxError, ValueError):
+    """A token command cannot be carried out: a bad or duplicate name, or an unknown one to revoke."""
+
+    code = "token_error"
+
+
+class TokensFileError(WanxError, ValueError):
+    """The tokens file cannot be read or is not in the expected shape (``version: 1``, list of tokens)."""
+
+    code = "tokens_file_invalid"
+    hint = "Fix the file by hand, or move it away and create tokens again with 'wanx token new'."
+
+
+class PolicyFileError(WanxError, ValueError):
+    """The gateway policy file is missing, not YAML, or has a rule the gateway does not understand."""
+
+    code = "policy_invalid"
+    hint = "Start from the shipped policy (docs/gateway.md) and change one rule at a time."
 
 
 # ---------------------------------------------------------------- WORKFLOWS (schema, check, params, client)

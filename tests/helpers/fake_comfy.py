@@ -417,6 +417,10 @@ async def fake_requests(request: web.Request) -> web.Response:
     return web.json_response(list(_state(request).requests))
 
 
+async def fake_sockets(request: web.Request) -> web.Response:
+    return web.json_response(sorted(_state(request).sockets))
+
+
 async def fake_reset(request: web.Request) -> web.Response:
     _state(request).requests.clear()
     return web.json_response({})
@@ -508,6 +512,7 @@ def create_app(
     app.router.add_get("/assets/{tail:.*}", simple_json)
     app.router.add_get("/__fake/requests", fake_requests)
     app.router.add_post("/__fake/reset", fake_reset)
+    app.router.add_get("/__fake/sockets", fake_sockets)
 
     async def worker_ctx(app: web.Application) -> Any:
         task = asyncio.create_task(app[KEY].worker())

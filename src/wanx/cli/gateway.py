@@ -1,10 +1,66 @@
-"""`wanx gateway`: placeholder command, filled in by its issue."""
+"""`wanx gateway`: serve the token-auth reverse proxy in front of ComfyUI."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from aiohttp import web
+
+from wanx.cli import _output
+from wanx.gateway import create_app, load_settings
+from wanx.gateway.policy import load_policy
+from wanx.gateway.tokens import TokenSet
+from wanx.logs import configure_logging
+
+
+def gateway(
+    upstream: Annotated[
+        str | None, typer.Option(help="ComfyUI base URL [env WANX_GATEWAY_UPSTREAM; default http://127.0.0.1:8188]")
+    ] = None,
+    listen: Annotated[
+        str | None, typer.Option(help="HOST:PORT to listen on [env WANX_GATEWAY_LISTEN; default 0.0.0.0:8080]")
+    ] = None,
+    tokens_file: Annotated[
+        Path | None, typer.Option("--tokens-file", help="Tokens file from 'wanx token new' [env WANX_TOKENS_FILE]")
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Policy YAML replacing the shipped one [env WANX_GATEWAY_POLICY]")
+    ] = None,
+    max_upload_mb: Annotated[
+        float | None, typer.Option(help="Largest upload in MiB [env WANX_GATEWAY_MAX_UPLOAD_MB; default 512]")
+    ] = None,
+    trust_forwarded_proto: Annotated[
+        bool | None,
+        typer.Option(
+            "--trust-forwarded-proto/--no-trust-forwarded-proto",
+            help="Believe X-Forwarded-Proto from a TLS proxy in front [env WANX_GATEWAY_TRUST_FORWARDED_PROTO]",
+        ),
+    ] = None,
+) -> None:
+    """Serve the gateway: the only door into ComfyUI (token auth, role policy, streaming proxy)."""
+    settings = load_settings(
+        os.environ,
+        upstream=upstream,
+        listen=listen,
+        tokens_file=tokens_file,
+        policy_file=policy,
+        max_upload_bytes=int(max_upload_mb * (1 << 20)) if max_upload_mb is not None else None,
+        trust_forwarded_proto=trust_forwarded_proto,
+    )
+    load_policy(settings.policy_file)  # fail before listening, with the policy's own message
+    tokens = TokenSet(settings.tokens_file, admin_token=settings.admin_token.value if settings.admin_token else None)
+    if not tokens.records:
+        _output.warn("no tokens: every request will be refused. Create one with 'wanx token new' or set WANX_TOKEN.")
+    configure_logging(level=os.environ.get("WANX_LOG_LEVEL", "info"), fmt=os.environ.get("WANX_LOG_FORMAT", "json"))
+    _output.console.print(
+        f"wanx gateway on http://{settings.listen_host}:{settings.listen_port} -> {settings.upstream} "
+        f"({len(tokens.records)} token(s))"
+    )
+    web.run_app(create_app(settings), host=settings.listen_host, port=settings.listen_port, access_log=None, print=None)
 
 
 def register(root: typer.Typer) -> None:
-    """Mount this module's commands on the root app (none yet)."""
-    del root
+    root.command("gateway")(gateway)

@@ -1,0 +1,66 @@
+"""Request-path normalisation: one canonical form that the policy checks and the proxy forwards.
+
+ComfyUI serves every route as ``/x`` and ``/api/x``; aiohttp resolves ``..`` and ``//`` its own way.
+The gateway decodes each segment once, drops ``.`` and empty segments, resolves literal ``..``, and
+refuses what it cannot read unambiguously (encoded dots, double encoding, NUL, backslashes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote, unquote
+
+__all__ = ["CanonicalPath", "canonical_path", "strip_token_query"]
+
+_SAFE = "!$&'()*+,;=:@~-._"
+
+
+@dataclass(frozen=True, slots=True)
+class CanonicalPath:
+    """``segments`` without the ``/api`` prefix; ``api`` says which spelling was used."""
+
+    segments: tuple[str, ...]
+    api: bool
+
+    @property
+    def key(self) -> str:
+        """The route without the /api prefix, for humans and logs (segments joined with '/')."""
+        return "/" + "/".join(self.segments)
+
+    @property
+    def forward(self) -> str:
+        """The path to send upstream: the same spelling, each segment re-encoded (a '/' inside stays %2F)."""
+        segments = ("api", *self.segments) if self.api else self.segments
+        return "/" + "/".join(quote(s, safe=_SAFE) for s in segments)
+
+
+def canonical_path(raw_path: str) -> CanonicalPath | None:
+    """Normalise the raw request path (no query); ``None`` when it cannot be read unambiguously."""
+    if not raw_path.startswith("/"):
+        return None
+    out: list[str] = []
+    for raw in raw_path.split("/"):
+        if raw in ("", "."):
+            continue
+        if raw == "..":
+            if not out:
+                return None
+            out.pop()
+            continue
+        try:
+            seg = unquote(raw, errors="strict")
+        except UnicodeDecodeError:
+            return None
+        if seg in (".", "..") or "%" in seg or "\x00" in seg or "\\" in seg or any(ord(c) < 0x20 for c in seg):
+            return None
+        out.append(seg)
+    api = bool(out) and out[0] == "api"
+    return CanonicalPath(tuple(out[1:]) if api else tuple(out), api)
+
+
+def strip_token_query(raw_query: str) -> str:
+    """The raw query string without any ``token`` parameter; other parameters keep their exact bytes."""
+    if not raw_query:
+        return ""
+    kept = [p for p in raw_query.split("&") if p and unquote(p.partition("=")[0]).strip().lower() != "token"]
+    return "&".join(kept)

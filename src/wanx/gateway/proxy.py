@@ -1,0 +1,253 @@
+"""Streaming reverse proxy: HTTP bodies and WebSocket frames pass through without being buffered.
+
+Both entry points take the upstream base URL per call so one gateway can front several ComfyUIs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import WSMsgType, web
+from multidict import CIMultiDict
+from yarl import URL
+
+from wanx.gateway.auth import COOKIE_NAME
+from wanx.gateway.responses import error_response
+
+__all__ = ["BodyTooLarge", "ProxyResult", "forward_headers", "new_upstream_session", "proxy_http", "relay_websocket"]
+
+log = logging.getLogger(__name__)
+
+CHUNK = 256 * 1024
+_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+_NOT_FORWARDED = _HOP | {"authorization", "cookie", "host", "origin", "x-forwarded-for", "x-forwarded-host"}
+_WS_HANDSHAKE = ("sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-accept")
+
+
+class BodyTooLarge(Exception):
+    """The request body went past the limit while it was being streamed."""
+
+
+@dataclass(slots=True)
+class ProxyResult:
+    """What the audit line and metrics need to know about a proxied exchange."""
+
+    bytes_out: int = 0
+    bytes_in: int = 0
+    upstream_status: int | None = None
+    too_large: bool = False
+
+
+def new_upstream_session(*, connect_timeout_s: float = 5.0, read_timeout_s: float = 300.0) -> aiohttp.ClientSession:
+    """One session per app: keep-alive pool, bodies passed through compressed, no cookie jar."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s),
+        auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+        read_bufsize=CHUNK,
+    )
+
+
+def forward_headers(request: web.Request, *, proto: str) -> CIMultiDict[str]:
+    """Request headers for upstream: no hop-by-hop, no credentials, the client's Host, a matching Origin."""
+    listed = {h.strip().lower() for h in request.headers.get("Connection", "").split(",")}
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in request.headers.items():
+        low = name.lower()
+        if low in _NOT_FORWARDED or low in listed or low.startswith(_WS_HANDSHAKE):
+            continue
+        out.add(name, value)
+    host = request.headers.get("Host") or request.host
+    out["Host"] = host
+    # ComfyUI answers 403 when a loopback Host meets a different Origin; the gateway has already
+    # checked Origin itself (cookie requests), so it forwards one consistent with Host.
+    if "Origin" in request.headers:
+        out["Origin"] = f"{proto}://{host}"
+    cookies = [c for c in request.headers.getall("Cookie", []) for c in c.split(";") if c.strip()]
+    kept = [c.strip() for c in cookies if c.strip().partition("=")[0] != COOKIE_NAME]
+    if kept:
+        out["Cookie"] = "; ".join(kept)
+    peer = request.remote or ""
+    previous = request.headers.get("X-Forwarded-For")
+    out["X-Forwarded-For"] = f"{previous}, {peer}" if previous else peer
+    out["X-Forwarded-Proto"] = proto
+    out["X-Forwarded-Host"] = host
+    return out
+
+
+async def _stream_body(request: web.Request, limit: int | None, result: ProxyResult) -> AsyncIterator[bytes]:
+    async for chunk in request.content.iter_chunked(CHUNK):
+        result.bytes_in += len(chunk)
+        if limit is not None and result.bytes_in > limit:
+            result.too_large = True  # aiohttp wraps the exception; the flag survives
+            raise BodyTooLarge
+        yield chunk
+
+
+def _upstream_failure(base: URL, exc: BaseException) -> web.Response:
+    if isinstance(exc, asyncio.TimeoutError):
+        return error_response(504, "upstream_timeout", f"ComfyUI at {base} did not answer in time; try again")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return error_response(
+            503,
+            "upstream_unavailable",
+            f"ComfyUI at {base} is not accepting connections (it may be starting or restarting); retry shortly",
+            headers={"Retry-After": "5"},
+        )
+    return error_response(502, "upstream_failed", f"ComfyUI at {base} closed the connection unexpectedly; retry")
+
+
+async def proxy_http(
+    request: web.Request,
+    session: aiohttp.ClientSession,
+    base: URL,
+    target: str,
+    *,
+    headers: CIMultiDict[str],
+    body: bytes | None = None,
+    body_limit: int | None = None,
+    result: ProxyResult | None = None,
+    on_body: Callable[[bytes], None] | None = None,
+) -> web.StreamResponse:
+    """Send ``request`` to ``base`` + ``target`` (encoded path and query) and stream the answer back.
+
+    ``body`` replaces the request body when the caller has already read it (the /prompt check).
+    ``on_body`` asks for the response to be read whole (small JSON answers only) and passed to it.
+    """
+    result = result if result is not None else ProxyResult()
+    url = URL(str(base).rstrip("/") + target, encoded=True)
+    data: bytes | AsyncIterator[bytes] | None = body
+    if body is None and request.body_exists:
+        data = _stream_body(request, body_limit, result)
+    elif body is not None:
+        result.bytes_in = len(body)
+        headers.pop("Content-Length", None)
+    try:
+        async with session.request(
+            request.method,
+            url,
+            headers=headers,
+            data=data,
+            allow_redirects=False,
+            skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+        ) as upstream:
+            result.upstream_status = upstream.status
+            if on_body is not None:
+                payload = await upstream.read()
+                on_body(payload)
+                result.bytes_out = len(payload)
+                return web.Response(body=payload, status=upstream.status, headers=_response_headers(upstream))
+            response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+            response.headers.extend(_response_headers(upstream))
+            if upstream.content_length is not None:
+                response.content_length = upstream.content_length
+            await response.prepare(request)
+            async for chunk in upstream.content.iter_any():
+                result.bytes_out += len(chunk)
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+    except (BodyTooLarge, TimeoutError, aiohttp.ClientError, OSError) as exc:
+        if "response" in locals() and response.prepared:
+            raise  # headers are gone; dropping the connection is the only honest signal left
+        if result.too_large:  # aiohttp wraps BodyTooLarge in a connection error; the flag survives
+            return error_response(
+                413, "body_too_large", f"{request.method} {request.path}: request body is over {body_limit} bytes"
+            )
+        log.warning(
+            "upstream request failed",
+            extra={"event": "gateway.upstream_error", "upstream": str(base), "error": type(exc).__name__},
+        )
+        return _upstream_failure(base, exc)
+
+
+def _response_headers(upstream: aiohttp.ClientResponse) -> CIMultiDict[str]:
+    listed = {h.strip().lower() for h in upstream.headers.get("Connection", "").split(",")}
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in upstream.headers.items():
+        low = name.lower()
+        if low in _HOP or low in listed or low == "content-length":
+            continue
+        out.add(name, value)
+    return out
+
+
+async def relay_websocket(
+    request: web.Request, session: aiohttp.ClientSession, base: URL, target: str, *, headers: CIMultiDict[str]
+) -> web.StreamResponse:
+    """Open the same WebSocket upstream, then relay frames both ways until either side closes."""
+    url = URL(str(base).rstrip("/") + target, encoded=True)
+    protocols = tuple(p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip())
+    headers.pop("Sec-WebSocket-Protocol", None)
+    try:
+        upstream = await session.ws_connect(
+            url, headers=headers, protocols=protocols, autoclose=False, max_msg_size=0, heartbeat=30.0
+        )
+    except aiohttp.WSServerHandshakeError as exc:
+        return error_response(exc.status or 502, "upstream_refused", f"ComfyUI refused the WebSocket ({exc.status})")
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        return _upstream_failure(base, exc)
+    downstream = web.WebSocketResponse(
+        protocols=(upstream.protocol,) if upstream.protocol else (), autoclose=False, max_msg_size=0, heartbeat=30.0
+    )
+    try:
+        await downstream.prepare(request)
+        await _relay(downstream, upstream)
+    finally:
+        await upstream.close()
+    return downstream
+
+
+async def _relay(downstream: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
+    to_up = asyncio.create_task(_pump(downstream, upstream))
+    to_down = asyncio.create_task(_pump(upstream, downstream))
+    done, pending = await asyncio.wait({to_up, to_down}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    code = next(iter(done)).result()
+    for ws in (downstream, upstream):
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.close(code=code)
+
+
+async def _pump(
+    src: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+    dst: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+) -> int:
+    """Copy frames from ``src`` to ``dst``; return the close code to pass on to the other side."""
+    while True:
+        msg = await src.receive()
+        try:
+            if msg.type == WSMsgType.TEXT:
+                await dst.send_str(msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                await dst.send_bytes(msg.data)
+            elif msg.type == WSMsgType.CLOSE:
+                code = int(msg.data) if isinstance(msg.data, int) else 1000
+                return code if code not in (1005, 1006) else 1000
+            elif msg.type in (WSMsgType.CLOSING, WSMsgType.CLOSED):
+                return src.close_code if src.close_code and src.close_code not in (1005, 1006) else 1000
+            elif msg.type == WSMsgType.ERROR:
+                return 1011
+        except (ConnectionError, RuntimeError):
+            return 1001
