@@ -19,13 +19,22 @@ from wanx.jobs.model import ACTIVE, TERMINAL, Job, JobState, NewJob, body_hash, 
 from wanx.jobs.service import JOBS, JobService, Viewer
 from wanx.jobs.validate import Rejection, rejection
 
-__all__ = ["ROUTES", "accept_prompt", "add_job_routes"]
+__all__ = ["PATH_PARAMS", "ROUTES", "accept_prompt", "add_job_routes"]
 
 log = logging.getLogger(__name__)
 
 # ComfyUI strips these from queue and history views (v0.33); the journal never stores them at all.
 SENSITIVE_EXTRA_DATA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
 _VIEW_HEADERS = ("Content-Type", "Content-Length", "Content-Disposition", "Cache-Control", "ETag", "Last-Modified")
+
+
+# Path parameters when a host app (the gateway) matched the route itself instead of aiohttp's router.
+PATH_PARAMS = web.RequestKey("wanx_jobs_path_params", dict)
+
+
+def _param(request: web.Request, name: str) -> str:
+    params = request.get(PATH_PARAMS)
+    return str(params[name]) if params and name in params else request.match_info[name]
 
 
 def _svc(request: web.Request) -> tuple[JobService, Viewer]:
@@ -166,7 +175,7 @@ async def get_history(request: web.Request) -> web.Response:
 
 async def get_history_one(request: web.Request) -> web.Response:
     service, viewer = _svc(request)
-    prompt_id = request.match_info["prompt_id"]
+    prompt_id = _param(request, "prompt_id")
     job = await service.store.get(prompt_id)
     if job is None or not viewer.may_see(job.owner) or not job.terminal or job.history is None:
         return web.json_response({})
@@ -190,7 +199,7 @@ async def post_history(request: web.Request) -> web.Response:
 async def get_job(request: web.Request) -> web.Response:
     """The gateway's own status of one job (state, attempts, crashes, backend, error)."""
     service, viewer = _svc(request)
-    job = await service.store.get(request.match_info["prompt_id"])
+    job = await service.store.get(_param(request, "prompt_id"))
     if job is None or not viewer.may_see(job.owner):
         return web.json_response({"error": {"code": "job_not_found", "message": "no such job"}}, status=404)
     return web.json_response({"prompt_id": job.prompt_id, "number": job.seq, **job.wanx_status()})

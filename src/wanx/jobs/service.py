@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from wanx.jobs.dispatch import Dispatcher
+from wanx.jobs.dispatch import OPEN_STATES, Dispatcher
 from wanx.jobs.events import EventHub
 from wanx.jobs.runner import RunnerSettings
 from wanx.jobs.store import JobStore, SQLiteStore
@@ -70,6 +70,10 @@ class JobService:
         dispatcher = Dispatcher(store, hub, settings.upstreams, session, client_id=client_id, settings=settings.runner)
         dispatcher.start()
         return cls(store, hub, dispatcher, session, validate, viewer)
+
+    async def open_ids(self) -> set[str]:
+        """Ids of the jobs not finished yet (queued or on a backend)."""
+        return {job.prompt_id for job in await self.store.jobs(OPEN_STATES)}
 
     async def close(self) -> None:
         await self.dispatcher.stop()
