@@ -112,6 +112,8 @@ class Runner:
                     await self.tick()
                 except BackendUnavailable as e:
                     self._mark_down(str(e))
+                except Exception as e:  # a runner must outlive any one bad answer or journal hiccup
+                    log.exception("runner %s: %s", self.name, e, extra={"event": "jobs.runner_error"})
                 interval = self.settings.poll_interval if self.up else self.settings.down_poll_interval
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), min(interval, self.settings.poll_interval))
