@@ -504,8 +504,11 @@ def create_app(
         ("GET", "/global_subgraphs", simple_json),
     ]
     for method, path, handler in routes:
-        app.router.add_route(method, path, handler)
-        app.router.add_route(method, "/api" + path, handler)
+        for spelling in (path, "/api" + path):
+            if method == "GET":
+                app.router.add_get(spelling, handler)  # ComfyUI registers HEAD with every GET
+            else:
+                app.router.add_route(method, spelling, handler)
     for path in ("/internal/logs", "/internal/folder_paths", "/internal/files/{kind}"):
         app.router.add_get(path, internal)
     app.router.add_get("/", index)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -13,7 +15,7 @@ import aiohttp
 from aiohttp import web
 
 from wanx.gateway import checks, login
-from wanx.gateway.audit import AuditLine, AuditSink, write_audit
+from wanx.gateway.audit import AuditLine, AuditSink, flush_periodically, write_audit
 from wanx.gateway.auth import PRINCIPAL_KEY, Carrier, Principal, authenticate, find_credential, same_origin
 from wanx.gateway.graph_policy import check_prompt_body
 from wanx.gateway.health import healthz, readyz
@@ -114,6 +116,16 @@ def _unauthenticated(request: web.Request, reason: str) -> web.StreamResponse:
     return error_response(401, "unauthorized", message, headers={"WWW-Authenticate": challenge})
 
 
+def _bytes_out(response: web.StreamResponse | None) -> int:
+    """Body bytes sent (streamed answers) or about to be sent (whole answers, written after the middleware)."""
+    if response is None:
+        return 0
+    if response.prepared:
+        return response.body_length
+    body = response.body if isinstance(response, web.Response) else None
+    return len(body) if isinstance(body, bytes | bytearray) else 0
+
+
 def _is_state_changing(request: web.Request) -> bool:
     return request.method not in _SAFE_METHODS or request.headers.get("Upgrade", "").lower() == "websocket"
 
@@ -155,7 +167,7 @@ async def gateway_middleware(
                     method=request.method,
                     path=(path.forward if path else "<unreadable>"),
                     status=status,
-                    bytes=(response.body_length if response is not None else 0),
+                    bytes=_bytes_out(response),
                     bytes_in=request.content.total_bytes,
                     duration_ms=round(elapsed * 1000, 2),
                     remote=request.remote,
@@ -386,7 +398,11 @@ def create_app(
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
         app[SESSION_KEY] = new_upstream_session(read_timeout_s=settings.upstream_timeout_s * 10)
+        flusher = asyncio.create_task(flush_periodically(app[AUDIT_KEY]))
         yield
+        flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flusher
         await app[SESSION_KEY].close()
 
     app.cleanup_ctx.append(upstream_session)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import TextIO
 
-__all__ = ["AuditLine", "AuditSink", "write_audit"]
+__all__ = ["AuditLine", "AuditSink", "flush_periodically", "write_audit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +34,20 @@ class AuditSink:
     stream: TextIO | None = None
 
 
+_FIELDS = tuple(f.name for f in fields(AuditLine))
+
+
 def write_audit(line: AuditLine, *, stream: TextIO | None = None) -> None:
-    record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": "gateway.request", **asdict(line)}
-    out = stream or sys.stdout
-    out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    out.flush()
+    record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": "gateway.request"}
+    record.update((name, getattr(line, name)) for name in _FIELDS)  # asdict() deep-copies: too slow per request
+    (stream or sys.stdout).write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+async def flush_periodically(sink: AuditSink, *, every_s: float = 0.5) -> None:
+    """Flush audit lines twice a second instead of once per request (a syscall each); runs until cancelled."""
+    try:
+        while True:
+            await asyncio.sleep(every_s)
+            (sink.stream or sys.stdout).flush()
+    finally:
+        (sink.stream or sys.stdout).flush()

@@ -62,7 +62,7 @@ def find_credential(request: web.Request) -> Credential | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return Credential(value.strip(), Carrier.BEARER)
-    query = request.query.get("token")
+    query = request.query.get("token") if "token" in request.query_string.lower() else None  # skip parsing
     if query:
         return Credential(query, Carrier.QUERY)
     cookie = request.cookies.get(COOKIE_NAME)

@@ -7,15 +7,19 @@ refuses what it cannot read unambiguously (encoded dots, double encoding, NUL, b
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
 __all__ = ["CanonicalPath", "canonical_path", "strip_token_query"]
 
 _SAFE = "!$&'()*+,;=:@~-._"
+# No '%', no empty, '.' or '..' segment, no trailing slash: already canonical.
+_PLAIN = re.compile(r"(?:/(?!\.{1,2}(?:/|$))[A-Za-z0-9_.~!$&'()*+,;=:@-]+)+")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CanonicalPath:
     """``segments`` without the ``/api`` prefix; ``api`` says which spelling was used."""
 
@@ -27,7 +31,7 @@ class CanonicalPath:
         """The route without the /api prefix, for humans and logs (segments joined with '/')."""
         return "/" + "/".join(self.segments)
 
-    @property
+    @functools.cached_property
     def forward(self) -> str:
         """The path to send upstream: the same spelling, each segment re-encoded (a '/' inside stays %2F)."""
         segments = ("api", *self.segments) if self.api else self.segments
@@ -38,6 +42,10 @@ def canonical_path(raw_path: str) -> CanonicalPath | None:
     """Normalise the raw request path (no query); ``None`` when it cannot be read unambiguously."""
     if not raw_path.startswith("/"):
         return None
+    if _PLAIN.fullmatch(raw_path):  # the common case: nothing to decode or resolve
+        parts = tuple(raw_path[1:].split("/")) if raw_path != "/" else ()
+        api = bool(parts) and parts[0] == "api"
+        return CanonicalPath(parts[1:] if api else parts, api)
     out: list[str] = []
     for raw in raw_path.split("/"):
         if raw in ("", "."):
@@ -60,7 +68,7 @@ def canonical_path(raw_path: str) -> CanonicalPath | None:
 
 def strip_token_query(raw_query: str) -> str:
     """The raw query string without any ``token`` parameter; other parameters keep their exact bytes."""
-    if not raw_query:
-        return ""
+    if not raw_query or ("token" not in raw_query.lower() and "%" not in raw_query):
+        return raw_query
     kept = [p for p in raw_query.split("&") if p and unquote(p.partition("=")[0]).strip().lower() != "token"]
     return "&".join(kept)

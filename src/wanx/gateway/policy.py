@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import importlib.resources
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ class Check(StrEnum):
 
 
 _TWINS = ("both", "plain", "api")
+_CACHE_SIZE = 4096
 _ANSWERS = ("internal_logs",)
 
 
@@ -73,9 +74,20 @@ class Policy:
     static_extensions: frozenset[str]
     userdata_folders: tuple[str, ...]
     prompt: PromptPolicy
+    _cache: dict[tuple[Role, str, CanonicalPath], Decision] = field(default_factory=dict, compare=False, repr=False)
 
     def decide(self, role: Role, method: str, path: CanonicalPath) -> Decision:
-        """First matching rule for ``role``; HEAD is judged as GET; no match is a denial."""
+        """First matching rule for ``role``; HEAD is judged as GET; no match is a denial (cached)."""
+        key = (role, method, path)
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._decide(role, method, path)
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()  # bounded: random paths cannot grow it without limit
+            self._cache[key] = cached
+        return cached
+
+    def _decide(self, role: Role, method: str, path: CanonicalPath) -> Decision:
         verb = "GET" if method == "HEAD" else method
         if role is Role.ADMIN and self.admin_all:
             return Decision(True, _admin_label(self.user_rules, verb, path, self.static_extensions))

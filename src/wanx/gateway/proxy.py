@@ -24,6 +24,8 @@ __all__ = ["BodyTooLarge", "ProxyResult", "forward_headers", "new_upstream_sessi
 log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
+CHUNK_OUT = 1 << 20
+SMALL_BODY = 256 * 1024  # answers this small are read whole and sent in one write
 _HOP = frozenset(
     {
         "connection",
@@ -150,9 +152,11 @@ async def proxy_http(
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
         ) as upstream:
             result.upstream_status = upstream.status
-            if on_body is not None:
-                payload = await upstream.read()
-                on_body(payload)
+            small = upstream.content_length is not None and upstream.content_length <= SMALL_BODY
+            if (on_body is not None or small) and request.method != "HEAD":
+                payload = await upstream.read()  # one write downstream; bounded by SMALL_BODY unless on_body
+                if on_body is not None:
+                    on_body(payload)
                 result.bytes_out = len(payload)
                 return web.Response(body=payload, status=upstream.status, headers=_response_headers(upstream))
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
@@ -160,13 +164,15 @@ async def proxy_http(
             if upstream.content_length is not None:
                 response.content_length = upstream.content_length
             await response.prepare(request)
-            async for chunk in upstream.content.iter_any():
+            async for chunk in upstream.content.iter_chunked(CHUNK_OUT):
                 result.bytes_out += len(chunk)
                 await response.write(chunk)
             await response.write_eof()
             return response
     except (BodyTooLarge, TimeoutError, aiohttp.ClientError, OSError) as exc:
         if "response" in locals() and response.prepared:
+            if request.transport is None or request.transport.is_closing():
+                return response  # the client went away mid-answer: nothing left to tell it
             raise  # headers are gone; dropping the connection is the only honest signal left
         if result.too_large:  # aiohttp wraps BodyTooLarge in a connection error; the flag survives
             return error_response(

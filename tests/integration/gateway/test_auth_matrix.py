@@ -90,7 +90,7 @@ async def test_matrix(shared_gate: Gate, kind: str, carrier: str) -> None:
                         or route.user is True
                         or route.user in ("no_clear", "prompt_graph", "no_path_type")
                     ):
-                        if status in (401, 403) and code not in (None, "upstream_refused"):
+                        if (status in (401, 403) and code not in (None, "upstream_refused")) or status >= 500:
                             problems.append(where)
                         if (
                             route.path == "/internal/logs"

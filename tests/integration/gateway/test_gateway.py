@@ -229,7 +229,7 @@ async def test_audit_lines(gate: Gate) -> None:
         await s.get(gate.url + "/api/queue", headers=_bearer(gate.revoked))
     lines = gate.audit_lines()
     assert lines[0]["token"] == "alice" and lines[0]["path"] == "/api/view" and lines[0]["status"] == 404
-    assert lines[1]["token"] is None and lines[1]["status"] == 401
+    assert lines[1]["token"] is None and lines[1]["status"] == 401 and lines[1]["bytes"] > 0
     assert {"ts", "event", "method", "bytes", "duration_ms", "prompt_id"} <= set(lines[0])
     assert not any(s in gate.audit.getvalue() for s in gate.secrets())
 
@@ -267,3 +267,18 @@ async def test_upstream_killed_and_restarted(gate: Gate) -> None:
             assert r.status == 200
         async with s.get(gate.url + "/readyz") as r:
             assert r.status == 200
+
+
+async def test_head_like_get_keeps_length(gate: Gate) -> None:
+    out = gate.comfy_root / "output"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "clip.mp4").write_bytes(b"v" * 300_000)
+    async with aiohttp.ClientSession(headers=_bearer(gate.user)) as s:
+        async with s.head(gate.url + "/api/view?filename=clip.mp4&type=output") as r:
+            assert r.status == 200 and r.headers["Content-Length"] == "300000"
+        async with s.get(gate.url + "/view?filename=clip.mp4&type=output") as r:
+            assert r.status == 200 and len(await r.read()) == 300_000
+        async with s.head(gate.url + "/api/system_stats") as r:
+            length = r.headers["Content-Length"]
+        async with s.get(gate.url + "/api/system_stats") as r:
+            assert length == str(len(await r.read()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import time
@@ -69,7 +70,7 @@ def gateway_proc(tmp_path: Path) -> Iterator[tuple[str, str, Path, int]]:
     assert token not in (tmp_path / "gw.log").read_text()
 
 
-async def test_one_gib_download(gateway_proc: tuple[str, str, Path, int]) -> None:
+async def test_one_gib_download(gateway_proc: tuple[str, str, Path, int], tmp_path: Path) -> None:
     url, token, root, pid = gateway_proc
     big = root / "output" / "big.bin"
     big.parent.mkdir(parents=True, exist_ok=True)
@@ -87,6 +88,10 @@ async def test_one_gib_download(gateway_proc: tuple[str, str, Path, int]) -> Non
     assert received == GIB
     assert rss.growth < RSS_GROWTH_LIMIT, f"gateway RSS grew {rss.growth >> 20} MiB"
     print(f"1 GiB download: {time.monotonic() - started:.1f} s, gateway RSS growth {rss.growth >> 20} MiB")
+    time.sleep(0.6)  # audit lines are flushed twice a second
+    audit = [json.loads(x) for x in (tmp_path / "gw.log").read_text().splitlines() if x.startswith('{"ts"')]
+    sent = [a["bytes"] for a in audit if a.get("event") == "gateway.request" and a["path"] == "/api/view"]
+    assert len(sent) == 1 and GIB < sent[0] < GIB + 4096  # body and headers, like nginx's bytes_sent
 
 
 async def test_one_gib_upload(gateway_proc: tuple[str, str, Path, int]) -> None:

@@ -1,0 +1,202 @@
+"""Gateway benchmark: throughput and streaming through the gateway against direct access, in one run.
+
+Starts the ComfyUI stand-in and a ``wanx gateway`` in front of it (both subprocesses on 127.0.0.1),
+then measures: small-request throughput with wrk (or hey), 50 connections, through vs direct;
+streaming MB/s of a 512 MiB /view through vs direct; the gateway's peak RSS growth while streaming.
+Targets: >= 0.75x direct for small requests, >= 0.9x for streaming, RSS growth < 64 MiB.
+Run: ``make bench-gateway`` (or ``.venv/bin/python bench/gateway.py [--strict]``; ``--strict`` exits 1
+when a target is missed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.helpers.servers import PYTHON, free_port, run_process  # noqa: E402
+
+T = TypeVar("T")
+TOKEN = "bench-" + "x" * 40
+STREAM_BYTES = 512 << 20
+TARGETS = {"small": 0.75, "stream": 0.9, "rss_mib": 64}
+
+
+def wrk_rps(url: str, *, seconds: int, connections: int, headers: dict[str, str]) -> float | None:
+    """Requests per second from wrk (or hey); None when neither is installed."""
+    if shutil.which("wrk"):
+        argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s"]
+        for k, v in headers.items():
+            argv += ["-H", f"{k}: {v}"]
+        out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
+        if re.search(r"Non-2xx or 3xx responses: \d+", out):
+            raise RuntimeError(f"wrk saw errors for {url}:\n{out}")
+        return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    if shutil.which("hey"):
+        argv = ["hey", "-z", f"{seconds}s", "-c", str(connections)]
+        for k, v in headers.items():
+            argv += ["-H", f"{k}: {v}"]
+        out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
+        return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return None
+
+
+def stream_mbps(url: str, headers: dict[str, str], *, pid: int | None = None) -> tuple[float, int]:
+    """MB/s of one download with curl into /dev/null, and the peak RSS growth of ``pid`` meanwhile."""
+    proc = psutil.Process(pid) if pid else None
+    base = proc.memory_info().rss if proc else 0
+    peak = [base]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while proc and not stop.wait(0.02):
+            peak[0] = max(peak[0], proc.memory_info().rss)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    argv = ["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download} %{time_total}"]
+    for k, v in headers.items():
+        argv += ["-H", f"{k}: {v}"]
+    out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout.split()
+    stop.set()
+    sampler.join()
+    size, seconds = int(out[0]), float(out[1])
+    if size != STREAM_BYTES:
+        raise RuntimeError(f"{url}: downloaded {size} bytes, expected {STREAM_BYTES}")
+    return size / seconds / 1e6, peak[0] - base
+
+
+def interleaved(runs: int, direct: Callable[[], T], through: Callable[[], T]) -> tuple[list[T], list[T]]:
+    """Alternate direct and through runs so that load from other processes hits both alike."""
+    a: list[T] = []
+    b: list[T] = []
+    for _ in range(runs):
+        a.append(direct())
+        b.append(through())
+    return a, b
+
+
+def serve_passthrough(upstream: str, port: int) -> None:
+    """A bare aiohttp pass-through proxy (no auth, policy, audit): the floor for any aiohttp proxy."""
+    import aiohttp
+    from aiohttp import web
+
+    session_key = web.AppKey("session", aiohttp.ClientSession)
+
+    async def handler(request: web.Request) -> web.Response:
+        async with request.app[session_key].request(request.method, upstream + request.path_qs) as r:
+            return web.Response(body=await r.read(), status=r.status)
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[session_key] = aiohttp.ClientSession()
+        yield
+        await app[session_key].close()
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    app.cleanup_ctx.append(ctx)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["--serve-passthrough"]:
+        serve_passthrough(sys.argv[2], int(sys.argv[3]))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=5, help="duration of each wrk run")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=3, help="runs of each measurement; the best is kept")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args()
+    if not shutil.which("curl"):
+        print("bench-gateway: skipped, curl is not installed (apt-get install -y curl)")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="wanx-bench-") as tmp:
+        root = Path(tmp) / "comfy"
+        (root / "output").mkdir(parents=True)
+        with open(root / "output" / "big.bin", "wb") as fh:
+            fh.truncate(STREAM_BYTES)  # sparse
+        cport, gport = free_port(), free_port()
+        direct, through = f"http://127.0.0.1:{cport}", f"http://127.0.0.1:{gport}"
+        comfy_argv = [PYTHON, str(REPO / "tests/helpers/fake_comfy.py"), "--port", str(cport), "--root", str(root)]
+        gw_argv = [PYTHON, "-m", "wanx", "gateway", "--upstream", direct, "--listen", f"127.0.0.1:{gport}"]
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        with (
+            run_process(comfy_argv, ready_url=direct + "/system_stats"),
+            run_process(gw_argv, ready_url=through + "/healthz", env={"WANX_TOKEN": TOKEN}) as gw,
+        ):
+            assert gw.proc is not None
+            results: dict[str, float] = {}
+            path = "/api/system_stats"
+            small_direct = wrk_rps(direct + path, seconds=1, connections=args.connections, headers={})  # warm-up
+            if small_direct is None:
+                print("bench-gateway: small-request throughput skipped: neither wrk nor hey is installed "
+                      "(Debian: apt-get install -y wrk)")  # fmt: skip
+            else:
+                wrk_rps(through + path, seconds=1, connections=args.connections, headers=auth)
+                d, t = interleaved(
+                    args.runs,
+                    lambda: wrk_rps(direct + path, seconds=args.seconds, connections=args.connections, headers={}),
+                    lambda: wrk_rps(through + path, seconds=args.seconds, connections=args.connections, headers=auth),
+                )
+                rps_direct, rps_through = max(x or 0.0 for x in d), max(x or 0.0 for x in t)
+                results["small"] = rps_through / rps_direct
+                print(
+                    f"small requests (GET {path}, {args.connections} connections, best of {args.runs}): "
+                    f"direct {rps_direct:.0f} req/s, through {rps_through:.0f} req/s, "
+                    f"ratio {results['small']:.2f} (target >= {TARGETS['small']})"
+                )
+                pport = free_port()
+                floor_argv = [PYTHON, __file__, "--serve-passthrough", direct, str(pport)]
+                with run_process(floor_argv, ready_url=f"http://127.0.0.1:{pport}/system_stats"):
+                    floor = max(
+                        wrk_rps(
+                            f"http://127.0.0.1:{pport}{path}",
+                            seconds=args.seconds,
+                            connections=args.connections,
+                            headers={},
+                        )
+                        or 0.0
+                        for _ in range(args.runs)
+                    )
+                print(
+                    f"  reference: a bare aiohttp pass-through proxy (no auth, policy, audit) does {floor:.0f} req/s, "
+                    f"ratio {floor / rps_direct:.2f}; the gateway keeps {rps_through / floor:.2f} of that"
+                )
+            view = "/api/view?filename=big.bin&type=output"
+            pid = gw.proc.pid
+            sd, st = interleaved(
+                args.runs, lambda: stream_mbps(direct + view, {}), lambda: stream_mbps(through + view, auth, pid=pid)
+            )
+            mb_direct, mb_through = max(x[0] for x in sd), max(x[0] for x in st)
+            rss = max(x[1] for x in st)
+            results["stream"] = mb_through / mb_direct
+            results["rss_mib"] = rss / (1 << 20)
+            print(f"streaming 512 MiB /view: direct {mb_direct:.0f} MB/s, through {mb_through:.0f} MB/s, "
+                  f"ratio {results['stream']:.2f} (target >= {TARGETS['stream']})")  # fmt: skip
+            print(
+                f"gateway peak RSS growth while streaming: {results['rss_mib']:.1f} MiB (target < {TARGETS['rss_mib']})"
+            )
+            print(
+                f"load average during the run: {' '.join(f'{x:.1f}' for x in psutil.getloadavg())} "
+                f"on {psutil.cpu_count()} CPUs"
+            )
+    missed = [k for k, v in results.items() if (v >= TARGETS[k] if k == "rss_mib" else v < TARGETS[k])]
+    print("bench-gateway: " + ("all targets met" if not missed else f"missed: {', '.join(missed)}"))
+    return 1 if missed and args.strict else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
