@@ -7,7 +7,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import aiohttp
 
@@ -57,6 +57,20 @@ class Dispatcher:
     @staticmethod
     def new_client_id() -> str:
         return f"wanx-gateway-{uuid.uuid4()}"
+
+    async def requeue_orphans(self) -> int:
+        """Queue again the jobs left on a backend that is no longer configured (it will never be asked)."""
+        known = {r.name for r in self.runners}
+        count = 0
+        for job in await self.store.jobs(ACTIVE):
+            if job.backend in known:
+                continue
+            error = f"backend {job.backend} is no longer configured; queued again"
+            log.warning(error, extra={"event": "jobs.orphan_requeued", "prompt_id": job.prompt_id})
+            count += await self.store.save(
+                replace(job, state=JobState.QUEUED, backend=None, error=error), expect=job.state
+            )
+        return count
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(r.run(), name=f"runner {r.name}") for r in self.runners]

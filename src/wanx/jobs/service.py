@@ -68,6 +68,7 @@ class JobService:
         session = aiohttp.ClientSession()
         hub = EventHub()
         dispatcher = Dispatcher(store, hub, settings.upstreams, session, client_id=client_id, settings=settings.runner)
+        await dispatcher.requeue_orphans()
         dispatcher.start()
         return cls(store, hub, dispatcher, session, validate, viewer)
 

@@ -243,3 +243,19 @@ def test_queued_job_can_be_deleted_and_interrupt_reaches_the_backend(
     assert server.wait_state(running, "cancelled", "failed", "succeeded")["state"] == "cancelled"
     assert get(f"{server.url}/history/{waiting}") == {}
     assert comfy.posts() == ["/prompt"]
+
+
+def test_job_left_on_a_backend_that_is_no_longer_configured_moves_to_another(
+    comfy_factory: ComfyFactory, jobs_factory: JobsFactory
+) -> None:
+    old, new = comfy_factory(step_delay=0.5), comfy_factory()
+    server = jobs_factory([old.url])
+    prompt_id = str(uuid.uuid4())
+    assert server.submit({"prompt": graph(), "prompt_id": prompt_id})[0] == 200
+    wait_for(lambda: old.running_id() == prompt_id, what="the first backend to start the job")
+    server.process.kill()
+    old.process.kill()
+    moved = jobs_factory([new.url])  # same journal, another backend list
+    job = moved.wait_state(prompt_id, "succeeded")
+    assert (job["attempts"], job["backend"]) == (2, new.url)
+    assert job["error"] == ""
