@@ -20,10 +20,10 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from wanx.errors import ComfyRequestError, ComfyUnavailable, JobFailed, JobTimeout
+from wanx.errors import ComfyRequestError, ComfyUnavailable, JobFailed, JobLost, JobTimeout
 from wanx.fsutil import temp_sibling
 
-__all__ = ["ComfyClient", "JobLost", "JobResult", "OutputFile", "Progress"]
+__all__ = ["ComfyClient", "JobResult", "OutputFile", "Progress"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,13 +56,6 @@ class OutputFile:
 class JobResult:
     prompt_id: str
     outputs: tuple[OutputFile, ...]
-
-
-class JobLost(JobFailed):
-    """The server no longer knows the job (it restarted while the job was queued or running)."""
-
-    code = "job_lost"
-    hint = "The server restarted and dropped the job; run it again."
 
 
 ProgressCallback = Callable[[Progress], None]

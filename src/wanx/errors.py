@@ -16,6 +16,7 @@ __all__ = [
     "FetchFailed",
     "GraphInvalid",
     "JobFailed",
+    "JobLost",
     "JobTimeout",
     "JournalError",
     "LockfileError",
@@ -190,6 +191,13 @@ class JobFailed(WanxError, RuntimeError):
         super().__init__(message)
         self.prompt_id = prompt_id
         self.node_id = node_id
+
+
+class JobLost(JobFailed):
+    """The server no longer knows a job it had accepted (it restarted while the job was queued or running)."""
+
+    code = "job_lost"
+    hint = "The server restarted and dropped the job; run it again."
 
 
 class JobTimeout(WanxError, TimeoutError):

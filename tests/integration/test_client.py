@@ -16,8 +16,8 @@ import pytest
 
 from tests.helpers.servers import PYTHON, REPO, Process, free_port, run_process
 from tests.unit.workflows.conftest import WORKFLOWS, shipped
-from wanx.client import ComfyClient, JobLost, Progress
-from wanx.errors import ComfyRequestError, ComfyUnavailable, JobFailed, JobTimeout
+from wanx.client import ComfyClient, Progress
+from wanx.errors import ComfyRequestError, ComfyUnavailable, JobFailed, JobLost, JobTimeout
 from wanx.workflows.params import fill_params, load_workflows
 
 pytestmark = pytest.mark.integration

@@ -161,11 +161,15 @@ async def _run(
         ) as bar:
             task = bar.add_task("waiting", total=None)
 
+            def label(node: str | None) -> str:
+                meta = filled.get(node or "", {})
+                return f"node {node} {meta.get('_meta', {}).get('title') or meta.get('class_type', '')}".strip()
+
             def on_progress(event: JobProgress) -> None:
                 if event.event == "progress":
-                    bar.update(task, total=event.max, completed=event.value, description=f"node {event.node}")
+                    bar.update(task, total=event.max, completed=event.value, description=label(event.node))
                 elif event.event == "executing" and event.node is not None:
-                    bar.update(task, description=f"node {event.node}")
+                    bar.update(task, description=label(event.node))
                 elif event.event == "polling":
                     bar.update(task, description="waiting (polling)")
 

@@ -84,7 +84,7 @@ def check_graph(
     for node_id in sorted(graph, key=_node_order):
         problems.extend(_check_node(node_id, graph, schema, model_paths, workflow))
     problems.extend(_check_cycles(graph))
-    if not any(_spec(graph[n], schema) is not None and _spec(graph[n], schema).output_node for n in graph):  # type: ignore[union-attr]
+    if not any(_is_output(graph[n], schema) for n in graph):
         problems.append(Problem("", "", "", "no output node (expected a node such as VHS_VideoCombine or SaveImage)"))
     return problems
 
@@ -95,6 +95,11 @@ def _node_order(node_id: str) -> tuple[int, str]:
 
 def _spec(node: Any, schema: Schema) -> NodeSpec | None:
     return schema.get(node.get("class_type", "")) if isinstance(node, Mapping) else None
+
+
+def _is_output(node: Any, schema: Schema) -> bool:
+    spec = _spec(node, schema)
+    return spec is not None and spec.output_node
 
 
 def _check_node(

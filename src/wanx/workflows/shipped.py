@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,10 @@ __all__ = [
 
 
 def default_root() -> Path:
-    """``workflows/`` of the source tree this package runs from (``src/wanx`` -> repo root)."""
-    return Path(__file__).resolve().parents[3] / "workflows"
+    """``workflows/`` of the source tree this package runs from, else ``<prefix>/share/wanx/workflows``."""
+    source_tree = Path(__file__).resolve().parents[3] / "workflows"
+    installed = Path(sys.prefix) / "share" / "wanx" / "workflows"
+    return source_tree if source_tree.is_dir() or not installed.is_dir() else installed
 
 
 def read_graph(path: Path, schema: Schema) -> dict[str, Any]:

@@ -124,7 +124,7 @@ def _widgets_values(spec: NodeSpec, values: Mapping[str, Any]) -> list[Any] | di
         if widget.control_after_generate:
             out.append(_SEED_CONTROL)
     if any(w.upload for w in widgets):
-        out.append(values.get("upload", "image"))
+        out.append("image")  # the upload button's value; the frontend leaves it out of API graphs
     return out
 
 
@@ -205,6 +205,4 @@ def _values_from_widgets(spec: NodeSpec, values: list[Any] | dict[str, Any]) -> 
         out[widget.name] = queue.pop(0)
         if widget.control_after_generate and queue:
             queue.pop(0)
-    if any(w.upload for w in widgets) and queue:
-        out["upload"] = queue.pop(0)
     return out
