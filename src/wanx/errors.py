@@ -7,6 +7,7 @@ Messages follow the house shape: ``<subject>: <what is wrong> (expected X, got Y
 from __future__ import annotations
 
 __all__ = [
+    "BackendUnavailable",
     "ChecksumMismatch",
     "ComfyRequestError",
     "ComfyUnavailable",
@@ -17,6 +18,7 @@ __all__ = [
     "JobFailed",
     "JobLost",
     "JobTimeout",
+    "JournalError",
     "LockfileError",
     "ModelsNotVerified",
     "ParamError",
@@ -35,6 +37,11 @@ __all__ = [
     "SourceUnavailable",
     "StackCommandFailed",
     "StackNotReady",
+    "PolicyFileError",
+    "SizeMismatch",
+    "SourceUnavailable",
+    "TokenError",
+    "TokensFileError",
     "UnknownWorkflowError",
     "UnverifiedEntryError",
     "PolicyFileError",
@@ -284,3 +291,17 @@ class StackNotReady(WanxError, TimeoutError):
 
 
 # ---------------------------------------------------------------- JOBS (journal, runners)
+
+
+class JournalError(WanxError, OSError):
+    """The job journal cannot be opened or written; accepted jobs would not be durable."""
+
+    code = "journal_error"
+    hint = "Check that the journal's folder is on a local, writable disk with free space."
+
+
+class BackendUnavailable(WanxError, ConnectionError):
+    """A ComfyUI backend did not answer (down, restarting, or unreachable)."""
+
+    code = "backend_unavailable"
+    hint = "Jobs wait in the journal until the backend answers again; check that ComfyUI is running."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -13,12 +14,24 @@ from wanx.cli import _output
 from wanx.gateway import create_app, load_settings
 from wanx.gateway.policy import load_policy
 from wanx.gateway.tokens import TokenSet
+from wanx.jobs.gateway import default_journal
 from wanx.logs import configure_logging
 
 
 def gateway(
     upstream: Annotated[
-        str | None, typer.Option(help="ComfyUI base URL [env WANX_GATEWAY_UPSTREAM; default http://127.0.0.1:8188]")
+        list[str] | None,
+        typer.Option(
+            help="ComfyUI base URL; repeat it once per backend (one per GPU) "
+            "[env WANX_UPSTREAMS (comma list) or WANX_GATEWAY_UPSTREAM; default http://127.0.0.1:8188]"
+        ),
+    ] = None,
+    journal: Annotated[
+        Path | None,
+        typer.Option(
+            help="Job journal (SQLite, local disk) [env WANX_GATEWAY_JOURNAL; "
+            "default $WANX_DATA_DIR/gateway/jobs.sqlite3, else ~/.local/state/wanx/jobs.sqlite3]"
+        ),
     ] = None,
     listen: Annotated[
         str | None, typer.Option(help="HOST:PORT to listen on [env WANX_GATEWAY_LISTEN; default 0.0.0.0:8080]")
@@ -43,20 +56,23 @@ def gateway(
     """Serve the gateway: the only door into ComfyUI (token auth, role policy, streaming proxy)."""
     settings = load_settings(
         os.environ,
-        upstream=upstream,
+        upstreams=tuple(upstream) if upstream else None,
+        journal=journal,
         listen=listen,
         tokens_file=tokens_file,
         policy_file=policy,
         max_upload_bytes=int(max_upload_mb * (1 << 20)) if max_upload_mb is not None else None,
         trust_forwarded_proto=trust_forwarded_proto,
     )
+    if settings.journal is None:
+        settings = replace(settings, journal=default_journal(os.environ))
     load_policy(settings.policy_file)  # fail before listening, with the policy's own message
     tokens = TokenSet(settings.tokens_file, admin_token=settings.admin_token.value if settings.admin_token else None)
     if not tokens.records:
         _output.warn("no tokens: every request will be refused. Create one with 'wanx token new' or set WANX_TOKEN.")
     configure_logging(level=os.environ.get("WANX_LOG_LEVEL", "info"), fmt=os.environ.get("WANX_LOG_FORMAT", "json"))
     _output.console.print(
-        f"wanx gateway on http://{settings.listen_host}:{settings.listen_port} -> {settings.upstream} "
+        f"wanx gateway on http://{settings.listen_host}:{settings.listen_port} -> {', '.join(settings.backends)} "
         f"({len(tokens.records)} token(s))"
     )
     web.run_app(create_app(settings), host=settings.listen_host, port=settings.listen_port, access_log=None, print=None)

@@ -28,6 +28,7 @@ from wanx.gateway.responses import error_response
 from wanx.gateway.settings import GatewaySettings
 from wanx.gateway.state import SESSION_KEY, STATE_KEY, GatewayState
 from wanx.gateway.tokens import Role, TokenSet
+from wanx.jobs.service import JOBS
 
 __all__ = ["CTX_KEY", "ExtraRoute", "GatewayRequest", "create_app", "proxy_to", "request_context"]
 
@@ -246,6 +247,8 @@ def _too_large(request: web.Request, limit: int) -> web.Response:
 
 async def _queued_prompt_ids(request: web.Request) -> set[str] | None:
     state = request.app[STATE_KEY]
+    if JOBS in request.app:
+        return await request.app[JOBS].open_ids()
     try:
         async with request.app[SESSION_KEY].get(state.settings.upstream_url / "queue") as upstream:
             data = await upstream.json()
@@ -303,6 +306,13 @@ async def _submit_prompt(request: web.Request, ctx: GatewayRequest) -> web.Strea
             state.jobs.add(key, prompt_id)
             state.metrics.jobs[key] += 1
 
+    if JOBS in request.app:  # the journal answers (docs/jobs.md)
+        from wanx.jobs.gateway import submit_prompt
+
+        answer = await submit_prompt(request, body)
+        if answer.status == 200 and isinstance(answer.body, bytes):
+            remember(answer.body)
+        return answer
     return await proxy_to(request, state.settings.upstream_url, ctx.target, body=body, on_body=remember)
 
 
@@ -373,6 +383,10 @@ def create_app(
         jobs=JobLimiter(settings.max_queued_per_token),
     )
     app[EXTRA_KEY] = tuple(extra_routes)
+    if settings.journal is not None:
+        from wanx.jobs.gateway import mount_jobs  # the job system builds on the gateway
+
+        app[EXTRA_KEY] += mount_jobs(app, settings)
     app[AUDIT_KEY] = AuditSink(audit_stream)
     app.router.add_get("/healthz", healthz, name="healthz", allow_head=True)
     app.router.add_get("/readyz", readyz, name="readyz", allow_head=True)

@@ -33,6 +33,10 @@ class GatewaySettings:
     """Everything ``create_app`` needs; built once at the entry point and passed explicitly."""
 
     upstream: str = "http://127.0.0.1:8188"
+    # Every ComfyUI backend (one per GPU) when there are several; the proxy uses ``upstream`` (the first).
+    upstreams: tuple[str, ...] = ()
+    # The job journal (docs/jobs.md); None keeps the gateway a plain proxy for /prompt and the job routes.
+    journal: Path | None = None
     listen_host: str = "0.0.0.0"
     listen_port: int = 8080
     tokens_file: Path | None = None
@@ -52,10 +56,16 @@ class GatewaySettings:
     def upstream_url(self) -> URL:
         return URL(self.upstream)
 
+    @property
+    def backends(self) -> tuple[str, ...]:
+        return self.upstreams or (self.upstream,)
+
 
 # Environment variable -> (field, parser). One table, so `wanx doctor` and the docs can list them.
 _ENV: dict[str, tuple[str, str]] = {
     "WANX_GATEWAY_UPSTREAM": ("upstream", "url"),
+    "WANX_UPSTREAMS": ("upstreams", "urls"),
+    "WANX_GATEWAY_JOURNAL": ("journal", "path"),
     "WANX_GATEWAY_LISTEN": ("listen", "listen"),
     "WANX_TOKENS_FILE": ("tokens_file", "path"),
     "WANX_GATEWAY_POLICY": ("policy_file", "path"),
@@ -85,6 +95,8 @@ def _convert(name: str, kind: str, raw: str) -> Any:
             if url.scheme not in ("http", "https") or not url.host:
                 raise ValueError("expected an http:// or https:// URL")
             return raw.rstrip("/")
+        if kind == "urls":
+            return tuple(_convert(name, "url", u.strip()) for u in raw.split(",") if u.strip())
         if kind == "path":
             return Path(raw).expanduser()
         if kind == "secret":
@@ -126,10 +138,14 @@ def load_settings(environ: Mapping[str, str], **overrides: Any) -> GatewaySettin
             values["listen_host"], values["listen_port"] = parse_listen(value)
         elif name == "upstream":
             values["upstream"] = _convert("--upstream", "url", value)
+        elif name == "upstreams":
+            values["upstreams"] = tuple(_convert("--upstream", "url", u) for u in value)
         elif name in known:
             values[name] = value
         else:
             raise TypeError(f"unknown gateway setting {name!r}")
+    if values.get("upstreams"):
+        values["upstream"] = values["upstreams"][0]
     settings = replace(GatewaySettings(), **values)
     for name in ("max_upload_bytes", "max_prompt_bytes", "prompt_burst", "max_queued_per_token"):
         if getattr(settings, name) <= 0:

@@ -60,7 +60,7 @@ def gateway_proc(tmp_path: Path) -> Iterator[tuple[str, str, Path, int]]:
     argv = [str(REPO / ".venv/bin/wanx"), "gateway", "--upstream", upstream, "--listen", f"127.0.0.1:{port}"]
     if not Path(argv[0]).exists():
         argv[0:1] = [PYTHON, "-m", "wanx"]
-    env = {"WANX_TOKEN": token, "WANX_GATEWAY_MAX_UPLOAD_MB": "2048"}
+    env = {"WANX_TOKEN": token, "WANX_GATEWAY_MAX_UPLOAD_MB": "2048", "WANX_DATA_DIR": str(tmp_path / "data")}
     try:
         with run_process(argv, ready_url=f"http://127.0.0.1:{port}/healthz", env=env, log=tmp_path / "gw.log") as gw:
             assert gw.proc is not None

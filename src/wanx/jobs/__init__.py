@@ -1,0 +1,1 @@
+"""Durable jobs: a journal of accepted prompts and one runner per ComfyUI backend (issue #7)."""
