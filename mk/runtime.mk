@@ -35,14 +35,12 @@ image: $(STAMP) ## build the runtime image (localhost/wanx:latest), or pull WANX
 image-test: $(STAMP) ## build the CPU variant of the Dockerfile with podman and run the gateway in it (minutes)
 	RUN_IMAGE_TEST=1 $(PY) -m pytest -p no:cacheprovider tests/image -rs
 
-lint-runtime: $(STAMP)
+lint-runtime: $(STAMP) $(CLOUD_TOOLS_STAMP)
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/shellcheck $(SHELL_SCRIPTS)
 	$(VENV)/bin/yamllint -s -d '$(YAMLLINT_CONFIG)' deploy/compose.yaml deploy/compose.cpu.yaml deploy/compose.ci.yaml
-	@# Optional tools (not in the dev pins): used when installed, e.g. pip install checkov podman-compose==1.6.0.
-	@if command -v checkov >/dev/null; then \
-	  BC_SKIP_MAPPING=TRUE checkov -f Dockerfile --framework dockerfile --skip-download --compact --quiet; \
-	else echo "lint-runtime: checkov not installed, Dockerfile policy scan skipped (pip install checkov)"; fi
+	BC_SKIP_MAPPING=TRUE $(CHECKOV) -f Dockerfile --framework dockerfile --skip-download --compact --quiet
+	@# Optional (needs podman): used when installed, e.g. pip install podman-compose==1.6.0.
 	@if command -v podman-compose >/dev/null; then \
 	  WANX_TOKEN=lint podman-compose -f deploy/compose.yaml -f deploy/compose.cpu.yaml config >/dev/null \
 	  && echo "lint-runtime: podman-compose config accepts deploy/compose.yaml + compose.cpu.yaml"; \

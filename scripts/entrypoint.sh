@@ -3,7 +3,7 @@
 #   all      ComfyUI and the gateway, supervised in one container (default)
 #   comfyui  ComfyUI only, on 127.0.0.1 (the gateway runs in a container sharing its network namespace)
 #   gateway  the gateway only, in front of http://127.0.0.1:8188
-#   fetch    download and verify the models (wanx models fetch), then exit
+#   fetch    download and verify the models of WANX_WORKFLOWS (comma list; default all), then exit
 # Env: WANX_PREFIX (ComfyUI install, default /opt/wanx), WANX_MODELS_DIR (/models), WANX_DATA_DIR (/data),
 #      WANX_CPU=1 (ComfyUI --cpu), WANX_GPUS=0,1 (one ComfyUI per GPU), WANX_PORT (gateway port, 8080).
 set -euo pipefail
@@ -30,6 +30,13 @@ case "$role" in
   all) install_workflows; exec "${serve[@]}" "$@" ;;
   comfyui) install_workflows; exec "${serve[@]}" --only comfyui "$@" ;;
   gateway) exec "${serve[@]}" --only gateway "$@" ;;
-  fetch) exec "$wanx" models fetch "$@" ;;
+  fetch)
+    workflows=()
+    IFS=',' read -ra names <<< "${WANX_WORKFLOWS:-}"
+    for name in "${names[@]}"; do
+      name="${name// /}"
+      if [ -n "$name" ]; then workflows+=(--workflow "$name"); fi
+    done
+    exec "$wanx" models fetch "${workflows[@]}" "$@" ;;
   *) echo "entrypoint: unknown role '$role' (expected all, comfyui, gateway or fetch)" >&2; exit 2 ;;
 esac

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Debian packages the test suite uses (browser, ffmpeg, podman tooling). Installs only when run as
+# Debian packages the tests and benchmarks use (browser, ffmpeg, curl, wrk). Installs only when run as
 # root on Debian and something is missing; elsewhere it says what to install and carries on, and
 # the tests that need a missing tool are skipped with the reason.
 set -euo pipefail
-packages=(chromium ffmpeg shellcheck)
+packages=(chromium ffmpeg shellcheck curl wrk)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -257,8 +257,7 @@ def build_specs(settings: ServeSettings, environ: Mapping[str, str]) -> list[Pro
     specs = [] if settings.only == "gateway" else _comfy_specs(settings, environ)
     if settings.only != "comfyui":
         gateway = [*settings.gateway_command, "--listen", f"{settings.gateway_host}:{settings.gateway_port}"]
-        # One --upstream per ComfyUI. The gateway proxies to one upstream today (with click, the last repeated
-        # option wins, so run several GPUs only once the gateway dispatches across them; issue #7).
+        # One --upstream per ComfyUI: the gateway's job journal dispatches each job to an idle one.
         for upstream in settings.upstreams:
             gateway += ["--upstream", upstream]
         specs.append(ProcessSpec("gateway", tuple(gateway), {**environ, "WANX_DATA_DIR": str(settings.data_dir)}))

@@ -59,6 +59,20 @@ def test_split_roles(tmp_path: Path, role: str, expected: str) -> None:
     assert (calls[0].startswith("workflows install")) == (role == "comfyui")
 
 
+@pytest.mark.parametrize(
+    ("workflows", "expected"),
+    [
+        pytest.param("", "models fetch", id="unset-means-all"),
+        pytest.param("vace", "models fetch --workflow vace", id="one"),
+        pytest.param("wanx-21, vace", "models fetch --workflow wanx-21 --workflow vace", id="two"),
+    ],
+)
+def test_fetch_takes_workflows_from_the_environment(tmp_path: Path, workflows: str, expected: str) -> None:
+    proc, calls = run(tmp_path, "fetch", WANX_WORKFLOWS=workflows)
+    assert proc.returncode == 0, proc.stderr
+    assert calls == [expected]
+
+
 def test_fetch_passes_its_arguments(tmp_path: Path) -> None:
     proc, calls = run(tmp_path, "fetch", "--workflow", "vace")
     assert proc.returncode == 0, proc.stderr
