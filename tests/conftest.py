@@ -10,7 +10,6 @@ import pytest
 
 from tests.helpers.servers import PYTHON, REPO, free_port, run_process
 
-
 # Switches that point the test suite at optional real components (documented in docs/testing.md).
 KEEP = frozenset({"WANX_COMFYUI_DIR", "WANX_SRC_DIR"})
 

@@ -30,7 +30,8 @@ STREAM_CHUNK = 64 * 1024
 class Knobs:
     missing: bool = False  # 404 EntryNotFound
     statuses: list[int] = field(default_factory=list)  # answer these statuses first (one per request), then serve
-    slow_s: float = 0.0  # sleep after each 64 KiB chunk
+    slow_s: float = 0.0  # sleep after each 64 KiB chunk ...
+    slow_after: int = 0  # ... once this many body bytes were sent
     cut_after: int | None = None  # close the connection after this many body bytes ...
     cut_times: int = 1  # ... on this many GET requests
     wrong_bytes: bool = False  # serve different bytes under the right ETag and size
@@ -201,6 +202,13 @@ def _early_status(hub_file: HubFile) -> web.Response | None:
 
 
 async def _serve(request: web.Request, hub_file: HubFile, headers: dict[str, str]) -> web.StreamResponse:
+    try:
+        return await _serve_body(request, hub_file, headers)
+    except ConnectionResetError:  # the client went away (killed fetch): nothing to answer
+        return web.Response(status=499)
+
+
+async def _serve_body(request: web.Request, hub_file: HubFile, headers: dict[str, str]) -> web.StreamResponse:
     knobs = hub_file.knobs
     plain = not (knobs.slow_s or knobs.cut_after is not None or knobs.wrong_bytes or knobs.ignore_range)
     if plain:  # sendfile, Range and HEAD handled by aiohttp: what the bench measures against curl
@@ -233,7 +241,7 @@ async def _serve(request: web.Request, hub_file: HubFile, headers: dict[str, str
                 return response
             await response.write(chunk)
             sent += len(chunk)
-            if knobs.slow_s:
+            if knobs.slow_s and sent >= knobs.slow_after:
                 await asyncio.sleep(knobs.slow_s)
     await response.write_eof()
     return response
