@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import threading
 import time
@@ -36,6 +37,7 @@ from wanx.transfer import Cancelled, HashingWriter, hash_file, hash_prefix, rece
 __all__ = ["FetchOptions", "FileResult", "Reporter", "Status", "fetch", "partial_path"]
 
 LOCK_POLL_S = 0.2
+log = logging.getLogger(__name__)
 
 
 class Status(StrEnum):
@@ -95,10 +97,10 @@ def fetch(
     state = StateFile(options.models_dir)
     records = {} if options.full else state.load()
     todo = [e for e in entries if not _trusted(e, records.get(e.path), options.models_dir)]
-    _check_unverified(todo, records, options)
+    _check_unverified(todo, options)
     _check_space(todo, options.models_dir)
     done = {
-        e.path: FileResult(e, Status.PRESENT, "verified (state file)", records[e.path].sha256)
+        e.path: FileResult(e, Status.PRESENT, "verified (state file)", records[e.path].sha256, tofu=e.sha256 is None)
         for e in entries
         if e not in todo
     }
@@ -130,7 +132,7 @@ def _trusted(entry: LockEntry, record: FileRecord | None, models_dir: Path) -> b
     return record.sha256 == entry.sha256 and (entry.size is None or record.size == entry.size)
 
 
-def _check_unverified(todo: Sequence[LockEntry], records: dict[str, FileRecord], options: FetchOptions) -> None:
+def _check_unverified(todo: Sequence[LockEntry], options: FetchOptions) -> None:
     if options.allow_unverified:
         return
     for entry in todo:
@@ -244,6 +246,7 @@ class _Worker:
             try:
                 return self._from(entry, target, origin)
             except (SourceUnavailable, SizeMismatch, ChecksumMismatch) as exc:
+                log.info(exc.message, extra={"event": "fetch.source_failed", "file": entry.path, "code": exc.code})
                 failures.append(exc.message)
                 self.reporter.note(entry, exc.message)
         tried = "; ".join(failures) or "no source configured"
@@ -306,6 +309,7 @@ class _Worker:
         os.replace(partial, target)
         _fsync_dir(target.parent)
         self.state.put(entry.path, FileRecord.of(target, sha, tofu=entry.sha256 is None))
+        log.info("placed", extra={"event": "fetch.placed", "file": entry.path, "bytes": target.stat().st_size})
         how = "trust on first use" if entry.sha256 is None else "verified"
         return FileResult(entry, Status.FETCHED, f"fetched from {origin.label} ({how})", sha, tofu=entry.sha256 is None)
 
