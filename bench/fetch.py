@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.helpers.servers import free_port, run_process  # noqa: E402
+
 from wanx.fetch import FetchOptions, FileResult, Status, fetch  # noqa: E402
 from wanx.lockfile import LockEntry, Lockfile, Source, SourceKind, dump_lockfile, load_lockfile  # noqa: E402
 from wanx.sources import Endpoints, SourceSettings  # noqa: E402
@@ -101,7 +102,9 @@ def bench_fetch(tmp: Path, base: str, big: Path, runs: int) -> tuple[float, floa
 
 def bench_verify(big: Path, runs: int) -> tuple[float, float]:
     size = big.stat().st_size
-    subprocess.run(["sha256sum", str(big)], check=True, capture_output=True)  # warm the page cache for both
+    with open(big, "rb", buffering=0) as fh:  # warm the page cache for both
+        while fh.read(BLOCK):
+            pass
 
     def sha256sum_once() -> float:
         start = time.perf_counter()
@@ -208,7 +211,7 @@ def main() -> int:
         big.unlink()
         cli_s, lib_s = bench_noop(tmp, args.runs)
         failed |= cli_s >= 1.0
-        print(f"no-op re-run: `wanx models fetch` {cli_s:.2f} s end to end (target < 1 s); fetch() itself {lib_s:.3f} s")
+        print(f"no-op re-run: `wanx models fetch` {cli_s:.2f} s end to end (target < 1 s), fetch() {lib_s:.3f} s")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 1 if failed else 0
