@@ -1,18 +1,23 @@
-"""Move bytes and hash them on the way: HTTP through huggingface_hub's session and backoff, local copies, files.
+"""Move bytes and hash them on the way: HTTP bodies, local copies, files on disk.
 
-Hashing runs in its own thread on batches of chunks (hashlib releases the GIL), so receiving, writing and hashing
-overlap; huggingface_hub's ``http_get`` re-chunks into 10 MiB pieces and resumes only at those boundaries, which
-halves throughput on a loaded two-core box, so the body is read raw here (``bench/fetch.py`` measures it).
+Bodies are read with ``readinto`` into a few reused 4 MiB buffers; each buffer is written to the partial file and
+handed to a hashing thread (hashlib releases the GIL), so receiving, writing and hashing overlap without copies.
+URLs, auth headers and metadata come from huggingface_hub (wanx.sources); its own body loop (``http_get``, httpx)
+costs about twice the CPU per byte, which bench/fetch.py showed as 0.4x curl on a loaded two-core box.
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import os
 import queue
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -23,12 +28,15 @@ from wanx.sources import Origin
 __all__ = ["CHUNK", "Cancelled", "HashingWriter", "hash_file", "hash_prefix", "receive"]
 
 CHUNK = 8 * 1024 * 1024
-HASH_BATCH = 8 * 1024 * 1024
-PROGRESS_STEP = 1024 * 1024  # report progress per MiB, not per 64 KiB chunk
+BUFFER = 4 * 1024 * 1024
+BUFFERS = 4
 RETRIES = 5  # attempts without progress before a source is given up (reset whenever bytes arrive)
 RETRY_WAIT_S = 1.0
+MAX_BACKOFF_S = 8.0
 READ_TIMEOUT_S = 30.0
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 Progress = Callable[[int], None]
+ReadInto = Callable[[memoryview], int | None]
 
 
 class Cancelled(Exception):
@@ -36,38 +44,40 @@ class Cancelled(Exception):
 
 
 class _Hasher:
-    """sha256 fed from a bounded queue by a worker thread, in batches, so the reader rarely waits on hashing."""
+    """sha256 in a worker thread over a ring of reused buffers: the reader fills one while another is hashed."""
 
     def __init__(self, initial: Any | None = None) -> None:
         self._sha = initial if initial is not None else hashlib.sha256()
-        self._queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=4)
-        self._batch: list[bytes] = []
-        self._batched = 0
+        self._free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(BUFFERS):
+            self._free.put(bytearray(BUFFER))
+        self._full: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while (batch := self._queue.get()) is not None:
-            for chunk in batch:
-                self._sha.update(chunk)
+        while (item := self._full.get()) is not None:
+            buf, n = item
+            self._sha.update(memoryview(buf)[:n])
+            self._free.put(buf)
 
-    def update(self, chunk: bytes) -> None:
-        self._batch.append(chunk)
-        self._batched += len(chunk)
-        if self._batched >= HASH_BATCH:
-            self._queue.put(self._batch)
-            self._batch, self._batched = [], 0
+    def buffer(self) -> bytearray:
+        return self._free.get()
+
+    def submit(self, buf: bytearray, n: int) -> None:
+        self._full.put((buf, n))
+
+    def give_back(self, buf: bytearray) -> None:
+        self._free.put(buf)
 
     def finish(self) -> Any:
-        if self._batch:
-            self._queue.put(self._batch)
-        self._queue.put(None)
+        self._full.put(None)
         self._thread.join()
         return self._sha
 
 
 class HashingWriter:
-    """The sink for one transfer: writes to the partial file, hashes, reports progress, honours cancel."""
+    """The sink for one transfer: fills the partial file, hashes, reports progress, honours cancel."""
 
     def __init__(
         self, path: Path, *, offset: int, sha: Any, progress: Progress, cancel: threading.Event, label: str
@@ -81,13 +91,33 @@ class HashingWriter:
         self._cancel = cancel
         self._label = label
         self.written = offset
-        self._unreported = 0
+
+    def pump(self, read_into: ReadInto) -> None:
+        """Copy everything ``read_into`` yields (until it returns 0) into the file and the hash."""
+        while True:
+            if self._cancel.is_set():
+                raise Cancelled(self._label)
+            buf = self._hasher.buffer()
+            try:
+                n = read_into(memoryview(buf)) or 0
+                if n:
+                    self._write(memoryview(buf)[:n])
+            except BaseException:
+                self._hasher.give_back(buf)
+                raise
+            if not n:
+                self._hasher.give_back(buf)
+                return
+            self._hasher.submit(buf, n)
+            self.written += n
+            self._progress(n)
 
     def write(self, chunk: bytes) -> int:
-        if self._cancel.is_set():
-            raise Cancelled(self._label)
+        self.pump(io.BytesIO(chunk).readinto)
+        return len(chunk)
+
+    def _write(self, view: memoryview) -> None:
         try:
-            view = memoryview(chunk)
             while view:
                 view = view[os.write(self._fd, view) :]
         except OSError as exc:
@@ -97,13 +127,6 @@ class HashingWriter:
                     hint="Free space on the models volume and run the command again; the download resumes.",
                 ) from exc
             raise
-        self._hasher.update(chunk)
-        self.written += len(chunk)
-        self._unreported += len(chunk)
-        if self._unreported >= PROGRESS_STEP:
-            self._progress(self._unreported)
-            self._unreported = 0
-        return len(chunk)
 
     def restart(self) -> None:
         """The server ignored Range and sends everything again: drop what we had and hash from zero."""
@@ -111,13 +134,11 @@ class HashingWriter:
         os.lseek(self._fd, 0, os.SEEK_SET)
         self._hasher.finish()
         self._hasher = _Hasher()
-        self._progress(self._unreported - self.written)
-        self.written = self._unreported = 0
+        self._progress(-self.written)
+        self.written = 0
 
     def finish(self) -> str:
         """fsync and close the file, wait for the hash; return the hex sha256."""
-        self._progress(self._unreported)
-        self._unreported = 0
         try:
             os.fsync(self._fd)
         finally:
@@ -136,56 +157,84 @@ def receive(origin: Origin, writer: HashingWriter, *, expected_size: int | None)
         SourceUnavailable: 404 or another refusal, repeated failures without progress, or a body of the wrong length.
     """
     if origin.local is not None:
-        _copy_local(origin.local, writer)
+        with open(origin.local, "rb", buffering=0) as fh:
+            fh.seek(writer.written)
+            writer.pump(fh.readinto)
         return
-    import httpx2  # imported on first network use, like in wanx.sources
-
     failures = 0
     while expected_size is None or writer.written < expected_size:
         before = writer.written
         try:
             _get(origin, writer)
-        except httpx2.TransportError as exc:
+        except _Retry as exc:
             failures = 0 if writer.written > before else failures + 1
             if failures >= RETRIES:
-                reason = " ".join(str(exc).split()) or type(exc).__name__
-                raise SourceUnavailable(f"{origin.label}: transfer failed {RETRIES} times ({reason})") from exc
-            time.sleep(RETRY_WAIT_S)
+                raise SourceUnavailable(f"{origin.label}: transfer failed {RETRIES} times ({exc})") from exc
+            time.sleep(min(exc.wait, MAX_BACKOFF_S))
             continue
-        if expected_size is None or writer.written == expected_size or writer.written == before:
+        if expected_size is None or writer.written == before:
             break
     if expected_size is not None and writer.written != expected_size:
         raise SourceUnavailable(f"{origin.label}: sent {writer.written} bytes, expected {expected_size}")
 
 
-def _get(origin: Origin, writer: HashingWriter) -> None:
-    """One GET from ``writer.written`` on; 408/429 are retried with backoff by huggingface_hub."""
-    from huggingface_hub.errors import HfHubHTTPError, RemoteEntryNotFoundError
-    from huggingface_hub.utils._http import hf_raise_for_status, http_stream_backoff
+class _Retry(Exception):
+    def __init__(self, reason: str, wait: float = RETRY_WAIT_S) -> None:
+        super().__init__(reason)
+        self.wait = wait
 
+
+def _get(origin: Origin, writer: HashingWriter) -> None:
+    """One GET from ``writer.written`` on; a body cut short just ends, and the caller asks again with Range."""
     assert origin.url is not None
     headers = {**origin.headers, "Accept-Encoding": "identity"}
     if writer.written:
         headers["Range"] = f"bytes={writer.written}-"
-    stream = http_stream_backoff(
-        "GET",
-        origin.url,
-        headers=headers,
-        timeout=READ_TIMEOUT_S,
-        retry_on_exceptions=(),
-        retry_on_status_codes=(408, 429),
-    )
-    with stream as response:
-        try:
-            hf_raise_for_status(response)
-        except RemoteEntryNotFoundError as exc:
-            raise SourceUnavailable(f"{origin.label}: not found on the server (404)") from exc
-        except HfHubHTTPError as exc:
-            raise SourceUnavailable(f"{origin.label}: the server answered HTTP {response.status_code}") from exc
-        if writer.written and response.status_code == 200:
+    request = urllib.request.Request(origin.url, headers=headers)
+    try:
+        response = _OPENER.open(request, timeout=READ_TIMEOUT_S)
+    except urllib.error.HTTPError as exc:
+        with exc:
+            if exc.code == 404:
+                raise SourceUnavailable(f"{origin.label}: not found on the server (404)") from exc
+            if exc.code in RETRY_STATUSES:
+                raise _Retry(f"HTTP {exc.code}", _retry_after(exc.headers.get("Retry-After"))) from exc
+            raise SourceUnavailable(f"{origin.label}: the server answered HTTP {exc.code}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise _Retry(" ".join(str(getattr(exc, "reason", exc)).split())) from exc
+    with response:
+        if writer.written and response.status == 200:
             writer.restart()
-        for chunk in response.iter_raw():
-            writer.write(chunk)
+        try:
+            writer.pump(response.readinto)
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, DiskFullError):
+                raise
+            raise _Retry(" ".join(str(exc).split()) or type(exc).__name__) from exc
+
+
+class _NoAuthOffOrigin(urllib.request.HTTPRedirectHandler):
+    """Follow the hub's redirects to its CDN, but never carry the Authorization header to another host."""
+
+    def redirect_request(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc:
+            for name in list(new.headers):
+                if name.lower() == "authorization":
+                    del new.headers[name]
+        return new
+
+
+_OPENER = urllib.request.build_opener(_NoAuthOffOrigin())  # proxies from the environment, like the hub client
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        return max(0.0, float(value)) if value else RETRY_WAIT_S
+    except ValueError:
+        return RETRY_WAIT_S
 
 
 def hash_prefix(path: Path, length: int, progress: Progress | None = None) -> Any:
@@ -211,10 +260,3 @@ def hash_prefix(path: Path, length: int, progress: Progress | None = None) -> An
 def hash_file(path: Path, progress: Progress | None = None) -> str:
     """Hex sha256 of the whole file."""
     return cast(str, hash_prefix(path, path.stat().st_size, progress).hexdigest())
-
-
-def _copy_local(source: Path, writer: HashingWriter) -> None:
-    with open(source, "rb", buffering=0) as fh:
-        fh.seek(writer.written)
-        while chunk := fh.read(CHUNK):
-            writer.write(chunk)

@@ -31,12 +31,15 @@ def _partial_size(w: World, index: int) -> int:
 
 
 def _big(w: World) -> Spec:
-    """A 3 MB file whose first MB comes fast and the rest slowly, so a fetch can be stopped in the middle."""
-    big = Spec("diffusion_models/big.safetensors", "org/two", "big.safetensors", ("big",), os.urandom(3_000_000))
+    """A 9 MB file whose first 5 MB come fast and the rest slowly, so a fetch can be stopped in the middle.
+
+    The fetcher writes whole 4 MiB buffers, so a partial file grows in 4 MiB steps.
+    """
+    big = Spec("diffusion_models/big.safetensors", "org/two", "big.safetensors", ("big",), os.urandom(9_000_000))
     add_to_hub(w.hub, [big])
     write_lock(w.lockfile, [lock_entry(big)])
     knobs = w.hub.knobs(big.repo, big.upstream)
-    knobs.slow_after = 1_000_000
+    knobs.slow_after = 5_000_000
     knobs.slow_s = 0.05
     return big
 
@@ -45,12 +48,12 @@ def test_resume_after_sigkill_mid_file(w: World) -> None:
     big = _big(w)
     proc = w.spawn("fetch")
     try:
-        wait_for(lambda: _partial_size(w, 0) >= 1_000_000, what="a 1 MB partial")
+        wait_for(lambda: _partial_size(w, 0) >= 4 * 2**20, what="a 4 MiB partial")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=10)
     kept = _partial_size(w, 0)
-    assert 1_000_000 <= kept < len(big.data)
+    assert 4 * 2**20 <= kept < len(big.data)
     assert not w.target(big).exists()  # nothing at the final path
 
     w.hub.knobs(big.repo, big.upstream).slow_s = 0.0
@@ -66,7 +69,7 @@ def test_ctrl_c_leaves_a_resumable_partial_and_exits_130(w: World) -> None:
     big = _big(w)
     proc = w.spawn("fetch")
     try:
-        wait_for(lambda: _partial_size(w, 0) >= 1_000_000, what="a 1 MB partial")
+        wait_for(lambda: _partial_size(w, 0) >= 4 * 2**20, what="a 4 MiB partial")
         os.killpg(proc.pid, signal.SIGINT)
         _, stderr = proc.communicate(timeout=30)
     finally:
@@ -77,7 +80,7 @@ def test_ctrl_c_leaves_a_resumable_partial_and_exits_130(w: World) -> None:
     assert "fetch interrupted" in stderr and "resume when you run the same command again" in stderr
     assert "Traceback" not in stderr
     assert not w.target(big).exists()
-    assert 1_000_000 <= _partial_size(w, 0) < len(big.data)
+    assert 4 * 2**20 <= _partial_size(w, 0) < len(big.data)
 
 
 def test_two_concurrent_fetches_download_each_file_once(w: World) -> None:
