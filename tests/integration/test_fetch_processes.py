@@ -78,6 +78,7 @@ def test_ctrl_c_leaves_a_resumable_partial_and_exits_130(w: World) -> None:
             proc.communicate(timeout=10)
     assert proc.returncode == 130
     assert "fetch interrupted" in stderr and "resume when you run the same command again" in stderr
+    assert "partial downloads of diffusion_models/big.safetensors" in stderr
     assert "Traceback" not in stderr
     assert not w.target(big).exists()
     assert 4 * 2**20 <= _partial_size(w, 0) < len(big.data)

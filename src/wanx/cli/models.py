@@ -14,7 +14,7 @@ from rich.table import Table
 from wanx.cli import _output
 from wanx.cli._progress import RichReporter
 from wanx.errors import FetchFailed, ModelsNotVerified, UsageError
-from wanx.fetch import FetchOptions, Status, fetch
+from wanx.fetch import FetchOptions, Status, fetch, partial_path
 from wanx.lockfile import LockEntry, SourceKind, dump_lockfile, dumps_lockfile, load_lockfile
 from wanx.lockfill import fill_lockfile
 from wanx.sources import SourceSettings
@@ -133,9 +133,12 @@ def fetch_command(
         try:
             results = fetch(entries, options, reporter, cancel=cancel)
         except KeyboardInterrupt:
+            kept = [e.path for e in entries if partial_path(models_dir, e).exists()]
             _output.console.print(
-                "fetch interrupted: nothing incomplete was placed; partial downloads (.*.partial beside each file) "
-                "resume when you run the same command again"
+                f"fetch interrupted: nothing incomplete was placed; the partial downloads of {', '.join(kept) or '-'} "
+                "resume when you run the same command again",
+                soft_wrap=True,
+                markup=False,
             )
             raise
     failed = [r for r in results if r.status is Status.FAILED]
