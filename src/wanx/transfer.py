@@ -15,10 +15,8 @@ import os
 import queue
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
@@ -186,13 +184,16 @@ class _Retry(Exception):
 
 def _get(origin: Origin, writer: HashingWriter) -> None:
     """One GET from ``writer.written`` on; a body cut short just ends, and the caller asks again with Range."""
+    import urllib.error
+    import urllib.request
+
     assert origin.url is not None
     headers = {**origin.headers, "Accept-Encoding": "identity"}
     if writer.written:
         headers["Range"] = f"bytes={writer.written}-"
     request = urllib.request.Request(origin.url, headers=headers)
     try:
-        response = _OPENER.open(request, timeout=READ_TIMEOUT_S)
+        response = _opener().open(request, timeout=READ_TIMEOUT_S)
     except urllib.error.HTTPError as exc:
         with exc:
             if exc.code == 404:
@@ -213,21 +214,26 @@ def _get(origin: Origin, writer: HashingWriter) -> None:
             raise _Retry(" ".join(str(exc).split()) or type(exc).__name__) from exc
 
 
-class _NoAuthOffOrigin(urllib.request.HTTPRedirectHandler):
-    """Follow the hub's redirects to its CDN, but never carry the Authorization header to another host."""
+@cache
+def _opener() -> Any:
+    """urllib with proxies from the environment; imported on first use, so a no-op re-run does not pay for it."""
+    import urllib.parse
+    import urllib.request
 
-    def redirect_request(
-        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
-    ) -> urllib.request.Request | None:
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc:
-            for name in list(new.headers):
-                if name.lower() == "authorization":
-                    del new.headers[name]
-        return new
+    class NoAuthOffOrigin(urllib.request.HTTPRedirectHandler):
+        """Follow the hub's redirects to its CDN, but never carry the Authorization header to another host."""
 
+        def redirect_request(
+            self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+        ) -> urllib.request.Request | None:
+            new = super().redirect_request(req, fp, code, msg, headers, newurl)
+            if new is not None and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc:
+                for name in list(new.headers):
+                    if name.lower() == "authorization":
+                        del new.headers[name]
+            return new
 
-_OPENER = urllib.request.build_opener(_NoAuthOffOrigin())  # proxies from the environment, like the hub client
+    return urllib.request.build_opener(NoAuthOffOrigin())
 
 
 def _retry_after(value: str | None) -> float:
