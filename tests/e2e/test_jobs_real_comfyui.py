@@ -6,36 +6,21 @@ Needs an install at the pinned commits, found through ``WANX_COMFYUI_DIR`` or
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.real_comfy import COMFYUI, requires_comfyui
 from tests.helpers.servers import PYTHON, REPO, Process, free_port
 from tests.integration.jobs.conftest import call, get, wait_for
 
-
-def _find_comfyui() -> Path | None:
-    explicit = os.environ.get("WANX_COMFYUI_DIR")
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wanx" / "comfyui"
-    folder = Path(explicit) if explicit else cache
-    if (folder / "ComfyUI" / "main.py").is_file() and (folder / "venv" / "bin" / "python").exists():
-        return folder
-    return None
-
-
-COMFYUI = _find_comfyui()
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.slow,
     pytest.mark.timeout(900),
-    pytest.mark.skipif(
-        COMFYUI is None,
-        reason="no real ComfyUI: set WANX_COMFYUI_DIR, or install one into ~/.cache/wanx/comfyui "
-        "with 'wanx install --cpu --prefix ~/.cache/wanx/comfyui' (docs/testing.md)",
-    ),
+    requires_comfyui,
 ]
 
 # Core nodes only, no model files: a blur big enough to take seconds on a CPU, then a saved PNG.

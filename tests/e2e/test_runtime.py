@@ -28,29 +28,15 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.real_comfy import COMFYUI, requires_comfyui
 from tests.helpers.servers import PYTHON, REPO, free_port
 from wanx.comfylock import load_comfylock
 
-
-def find_comfyui() -> Path | None:
-    explicit = os.environ.get("WANX_COMFYUI_DIR")
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wanx" / "comfyui"
-    folder = Path(explicit) if explicit else cache
-    if (folder / "ComfyUI" / "main.py").is_file() and (folder / "venv" / "bin" / "python").exists():
-        return folder
-    return None
-
-
-COMFYUI = find_comfyui()
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.slow,
     pytest.mark.timeout(600),
-    pytest.mark.skipif(
-        COMFYUI is None,
-        reason="no real ComfyUI: set WANX_COMFYUI_DIR, or install one into ~/.cache/wanx/comfyui "
-        "with 'wanx install --cpu --prefix ~/.cache/wanx/comfyui' (docs/testing.md)",
-    ),
+    requires_comfyui,
 ]
 
 

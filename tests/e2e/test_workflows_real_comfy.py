@@ -8,7 +8,6 @@ need Chromium at /usr/bin/chromium. The server starts once for this module (abou
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.real_comfy import comfyui_prefix, requires_comfyui
 from tests.helpers.servers import free_port, run_process
 from tests.unit.workflows.conftest import WORKFLOWS, shipped
 from wanx.client import ComfyClient
@@ -34,22 +34,8 @@ FLAGS = [
 UI_SOURCES = {"wanx-21.json": "wanx-21", "vace.json": "vace-replace"}
 
 
-def _prefix() -> Path:
-    explicit = os.environ.get("WANX_COMFYUI_DIR")
-    if explicit:
-        return Path(explicit)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "wanx" / "comfyui"
-
-
-PREFIX = _prefix()
-INSTALLED = (PREFIX / "ComfyUI" / "main.py").is_file() and (PREFIX / "venv" / "bin" / "python").exists()
-pytestmark.append(
-    pytest.mark.skipif(
-        not INSTALLED,
-        reason=f"no ComfyUI at {PREFIX}: run the runtime installer (wanx install) or set WANX_COMFYUI_DIR",
-    )
-)
+PREFIX = comfyui_prefix()
+pytestmark.append(requires_comfyui)
 
 
 @pytest.fixture(scope="module")
