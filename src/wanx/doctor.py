@@ -95,6 +95,7 @@ class Report:
     checks: tuple[Check, ...]
     settings: Mapping[str, str] = field(default_factory=dict)
     engine: Engine | None = None
+    gpus: tuple[Gpu, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -339,6 +340,7 @@ def run_checks(options: DoctorOptions) -> Report:
     needs = _needs(options.workflows)
     checks: list[Check] = []
     engine: Engine | None = None
+    gpus: list[Gpu] = []
     if options.container:
         engine, why = find_engine(options.path)
         checks.append(_check_engine(engine, why))
@@ -357,4 +359,4 @@ def run_checks(options: DoctorOptions) -> Report:
         checks.append(_check_gpu(gpus, why, needs))
     checks.append(_check_memory(options.meminfo, needs))
     checks.append(_check_disk(options.models_dir, options.model_files))
-    return Report(tuple(checks), dict(options.settings), engine)
+    return Report(tuple(checks), dict(options.settings), engine, tuple(gpus))

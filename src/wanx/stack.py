@@ -11,7 +11,7 @@ import os
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from wanx.errors import ConfigError, EnvFileError
@@ -43,6 +43,7 @@ STACK_KEYS: Mapping[str, str] = {
     "WANX_MODELS_DIR": "var/models",
     "WANX_DATA_DIR": "var/data",
     "WANX_IMAGE": "",
+    "WANX_GPUS": "",
     "WANX_TOKEN": "",
     "HF_ENDPOINT": "",
     "HF_TOKEN": "",
@@ -62,6 +63,7 @@ class StackConfig:
     models_dir: Path = Path("var/models")
     data_dir: Path = Path("var/data")
     image: str | None = None
+    gpus: tuple[int, ...] = ()  # one ComfyUI per listed GPU; empty: every GPU the host has (see with_gpus)
     token: str | None = field(default=None, repr=False)
 
     @classmethod
@@ -77,9 +79,15 @@ class StackConfig:
         port_text = get("WANX_PORT")
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise ConfigError(f"WANX_PORT: {port_text!r} is not a TCP port (expected 1-65535). Fix it in .env.")
+        gpus_text = get("WANX_GPUS")
+        if not re.fullmatch(r"(\d+\s*,\s*)*\d+|", gpus_text):
+            raise ConfigError(
+                f"WANX_GPUS: {gpus_text!r} is not a list of GPU indices (expected e.g. 0,1). Fix it in .env."
+            )
         return cls(
             root=root,
             workflows=workflows,
+            gpus=tuple(int(g) for g in re.split(r"\s*,\s*", gpus_text) if g),
             bind=get("WANX_BIND"),
             port=int(port_text),
             models_dir=(root / get("WANX_MODELS_DIR")).resolve(),
@@ -94,9 +102,14 @@ class StackConfig:
         host = "127.0.0.1" if self.bind in ("0.0.0.0", "::", "") else self.bind
         return f"http://{host}:{self.port}"
 
+    def with_gpus(self, count: int) -> StackConfig:
+        """Fill an empty GPU list with every GPU the host has, so each gets its own ComfyUI."""
+        return self if self.gpus or count < 1 else replace(self, gpus=tuple(range(count)))
+
     def compose_environ(self) -> dict[str, str]:
         """Variables handed to compose so that its interpolation sees absolute host paths."""
         return {
+            "WANX_GPUS": ",".join(str(g) for g in self.gpus),
             "WANX_WORKFLOWS": ",".join(self.workflows),
             "WANX_BIND": self.bind,
             "WANX_PORT": str(self.port),

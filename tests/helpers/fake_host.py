@@ -50,7 +50,7 @@ def make_host(
     log = folder / "calls.log"
     record = (
         f'echo "$* | WANX_MODELS_DIR=$WANX_MODELS_DIR WANX_DATA_DIR=$WANX_DATA_DIR WANX_UID=$WANX_UID '
-        f'WANX_PORT=$WANX_PORT" >> {log}\n'
+        f'WANX_PORT=$WANX_PORT WANX_GPUS=$WANX_GPUS" >> {log}\n'
     )
     if docker:
         version = (

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.helpers.fake_host import FakeHost, make_host
+from tests.helpers.fake_host import H100, FakeHost, make_host
 from tests.helpers.servers import REPO, run_app
 from wanx.cli.up import fetch_argv
 from wanx.stack import StackConfig, read_env_file
@@ -68,7 +68,9 @@ def test_up_creates_env_builds_starts_and_waits(tmp_path: Path, root: Path, read
     token = read_env_file(env_file)["WANX_TOKEN"]
     assert len(token) >= 40 and token not in result.stderr + result.stdout
     models, data = root / "var/models", root / "var/data"
-    tail = f"WANX_MODELS_DIR={models} WANX_DATA_DIR={data} WANX_UID={_container_uid()} WANX_PORT={ready_port}"
+    tail = (
+        f"WANX_MODELS_DIR={models} WANX_DATA_DIR={data} WANX_UID={_container_uid()} WANX_PORT={ready_port} WANX_GPUS=0"
+    )
     assert host.calls() == [
         f"build -t localhost/wanx:latest -f {root}/Dockerfile {root} | {tail}",
         f"compose -f {root}/deploy/compose.yaml --env-file {env_file} up -d --remove-orphans | {tail}",
@@ -82,6 +84,23 @@ def test_up_creates_env_builds_starts_and_waits(tmp_path: Path, root: Path, read
     assert again.returncode == 0, again.stderr
     assert read_env_file(env_file)["WANX_TOKEN"] == token  # an existing .env is never replaced
     assert "created" not in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("gpus_setting", "expected"),
+    [
+        pytest.param("", "WANX_GPUS=0,1", id="every-gpu-the-host-has"),
+        pytest.param("1", "WANX_GPUS=1", id="the-listed-ones"),
+    ],
+)
+def test_up_starts_one_comfyui_per_gpu(
+    tmp_path: Path, root: Path, ready_port: int, gpus_setting: str, expected: str
+) -> None:
+    host = make_host(tmp_path / "bin", gpus=(H100, H100))
+    result = _wanx(host, "up", "--root", str(root), "--skip-fetch", port=ready_port, WANX_GPUS=gpus_setting)
+    assert result.returncode == 0, result.stderr
+    compose_up = [c for c in host.calls() if c.startswith("compose")]
+    assert compose_up and compose_up[0].endswith(expected)
 
 
 def test_up_pulls_wanx_image_instead_of_building(tmp_path: Path, root: Path, ready_port: int) -> None:

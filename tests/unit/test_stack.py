@@ -81,6 +81,23 @@ def test_stack_config_defaults_and_paths(tmp_path: Path) -> None:
     assert "token=" not in repr(custom)
 
 
+def test_stack_config_gpus(tmp_path: Path) -> None:
+    assert StackConfig.from_env({}, root=tmp_path).gpus == ()
+    listed = StackConfig.from_env({"WANX_GPUS": "0, 2"}, root=tmp_path)
+    assert listed.gpus == (0, 2)
+    assert listed.with_gpus(4).gpus == (0, 2)  # a list in .env wins over what the host has
+    assert listed.compose_environ()["WANX_GPUS"] == "0,2"
+    every = StackConfig.from_env({}, root=tmp_path).with_gpus(3)
+    assert every.compose_environ()["WANX_GPUS"] == "0,1,2"
+    assert StackConfig.from_env({}, root=tmp_path).with_gpus(0).gpus == ()
+
+
+@pytest.mark.parametrize("gpus", ["a", "0,,1", "-1", "0;1"])
+def test_stack_config_rejects_bad_gpus(tmp_path: Path, gpus: str) -> None:
+    with pytest.raises(ConfigError, match=r"WANX_GPUS: .* is not a list of GPU indices"):
+        StackConfig.from_env({"WANX_GPUS": gpus}, root=tmp_path)
+
+
 @pytest.mark.parametrize("port", ["0", "70000", "http", "-1"])
 def test_stack_config_rejects_a_bad_port(tmp_path: Path, port: str) -> None:
     with pytest.raises(ConfigError, match=f"WANX_PORT: '{port}' is not a TCP port"):

@@ -117,6 +117,7 @@ def _serve_here(config: StackConfig, environ: dict[str, str], *, cpu: bool, time
         models_dir=config.models_dir,
         data_dir=config.data_dir,
         cpu=cpu,
+        gpus=() if cpu else config.gpus,
         gateway_host=config.bind,
         gateway_port=config.port,
     )
@@ -182,6 +183,10 @@ def register(root: typer.Typer) -> None:
             raise PreflightFailed(f"wanx up: preflight failed ({failed}).", hint=hint)
         if cpu:
             _output.warn("CPU mode: ComfyUI runs with --cpu; generating a video takes hours, not minutes.")
+        else:
+            config = config.with_gpus(len(report.gpus))
+            if len(config.gpus) > 1:
+                _output.console.print(f"one ComfyUI per GPU ({', '.join(map(str, config.gpus))}) behind one gateway")
 
         if no_docker:
             if not skip_fetch:
