@@ -26,8 +26,9 @@ from wanx.gateway.policy import Check, Decision, Policy, load_policy
 from wanx.gateway.proxy import forward_headers, new_upstream_session, proxy_http, relay_websocket
 from wanx.gateway.responses import error_response
 from wanx.gateway.settings import GatewaySettings
-from wanx.gateway.state import SESSION_KEY, STATE_KEY, GatewayState
+from wanx.gateway.state import POOL_KEY, SESSION_KEY, STATE_KEY, GatewayState
 from wanx.gateway.tokens import Role, TokenSet
+from wanx.gateway.upstream import UpstreamPool
 from wanx.jobs.service import JOBS
 
 __all__ = ["CTX_KEY", "ExtraRoute", "GatewayRequest", "create_app", "proxy_to", "request_context"]
@@ -220,10 +221,9 @@ async def proxy_to(request: web.Request, base: Any, target: str, **kwargs: Any) 
     """Forward ``request`` to ``base`` + ``target`` (HTTP or WebSocket); for extra handlers."""
     state = request.app[STATE_KEY]
     headers = forward_headers(request, proto=_proto(request, state))
-    session = request.app[SESSION_KEY]
     if request.headers.get("Upgrade", "").lower() == "websocket" and request.method == "GET":
-        return await relay_websocket(request, session, base, target, headers=headers)
-    return await proxy_http(request, session, base, target, headers=headers, **kwargs)
+        return await relay_websocket(request, request.app[SESSION_KEY], base, target, headers=headers)
+    return await proxy_http(request, request.app[POOL_KEY], base, target, headers=headers, **kwargs)
 
 
 async def _read_limited(request: web.Request, limit: int) -> bytes | None:
@@ -398,12 +398,14 @@ def create_app(
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
         app[SESSION_KEY] = new_upstream_session(read_timeout_s=settings.upstream_timeout_s * 10)
+        app[POOL_KEY] = UpstreamPool(read_timeout_s=settings.upstream_timeout_s * 10)
         flusher = asyncio.create_task(flush_periodically(app[AUDIT_KEY]))
         yield
         flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await flusher
         await app[SESSION_KEY].close()
+        app[POOL_KEY].close()
 
     app.cleanup_ctx.append(upstream_session)
     return app

@@ -18,6 +18,7 @@ from yarl import URL
 
 from wanx.gateway.auth import COOKIE_NAME
 from wanx.gateway.responses import error_response
+from wanx.gateway.upstream import UpstreamConnectError, UpstreamPool
 
 __all__ = ["BodyTooLarge", "ProxyResult", "forward_headers", "new_upstream_session", "proxy_http", "relay_websocket"]
 
@@ -39,6 +40,7 @@ _HOP = frozenset(
         "upgrade",
     }
 )
+_HOP_BYTES = frozenset(h.encode() for h in _HOP)
 _NOT_FORWARDED = _HOP | {"authorization", "cookie", "host", "origin", "x-forwarded-for", "x-forwarded-host"}
 _WS_HANDSHAKE = ("sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-accept")
 
@@ -105,21 +107,21 @@ async def _stream_body(request: web.Request, limit: int | None, result: ProxyRes
 
 
 def _upstream_failure(base: URL, exc: BaseException) -> web.Response:
-    if isinstance(exc, asyncio.TimeoutError):
-        return error_response(504, "upstream_timeout", f"ComfyUI at {base} did not answer in time; try again")
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, UpstreamConnectError | aiohttp.ClientConnectorError):
         return error_response(
             503,
             "upstream_unavailable",
             f"ComfyUI at {base} is not accepting connections (it may be starting or restarting); retry shortly",
             headers={"Retry-After": "5"},
         )
+    if isinstance(exc, asyncio.TimeoutError):
+        return error_response(504, "upstream_timeout", f"ComfyUI at {base} did not answer in time; try again")
     return error_response(502, "upstream_failed", f"ComfyUI at {base} closed the connection unexpectedly; retry")
 
 
 async def proxy_http(
     request: web.Request,
-    session: aiohttp.ClientSession,
+    pool: UpstreamPool,
     base: URL,
     target: str,
     *,
@@ -135,22 +137,21 @@ async def proxy_http(
     ``on_body`` asks for the response to be read whole (small JSON answers only) and passed to it.
     """
     result = result if result is not None else ProxyResult()
-    url = URL(str(base).rstrip("/") + target, encoded=True)
+    path = base.raw_path.rstrip("/") + target
     data: bytes | AsyncIterator[bytes] | None = body
     if body is None and request.body_exists:
         data = _stream_body(request, body_limit, result)
     elif body is not None:
         result.bytes_in = len(body)
-        headers.pop("Content-Length", None)
+    if isinstance(data, bytes) or data is None:
+        headers.popall("Content-Length", None)
+    headers.popall("Expect", None)  # the gateway's server has already answered any 100-continue
+    response: web.StreamResponse | None = None
     try:
-        async with session.request(
-            request.method,
-            url,
-            headers=headers,
-            data=data,
-            allow_redirects=False,
-            skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
-        ) as upstream:
+        upstream = await pool.request(
+            base.raw_host or "", base.port or 80, base.scheme == "https", request.method, path, headers.items(), data
+        )
+        try:
             result.upstream_status = upstream.status
             small = upstream.content_length is not None and upstream.content_length <= SMALL_BODY
             if (on_body is not None or small) and request.method != "HEAD":
@@ -158,23 +159,25 @@ async def proxy_http(
                 if on_body is not None:
                     on_body(payload)
                 result.bytes_out = len(payload)
-                return web.Response(body=payload, status=upstream.status, headers=_response_headers(upstream))
-            response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-            response.headers.extend(_response_headers(upstream))
+                return web.Response(body=payload, status=upstream.status, headers=_response_headers(upstream.headers))
+            response = web.StreamResponse(status=upstream.status, reason=upstream.reason or None)
+            response.headers.extend(_response_headers(upstream.headers))
             if upstream.content_length is not None:
                 response.content_length = upstream.content_length
             await response.prepare(request)
-            async for chunk in upstream.content.iter_chunked(CHUNK_OUT):
+            async for chunk in upstream.iter_chunks():
                 result.bytes_out += len(chunk)
                 await response.write(chunk)
             await response.write_eof()
             return response
-    except (BodyTooLarge, TimeoutError, aiohttp.ClientError, OSError) as exc:
-        if "response" in locals() and response.prepared:
+        finally:
+            upstream.release()
+    except (BodyTooLarge, TimeoutError, ConnectionError, OSError) as exc:
+        if response is not None and response.prepared:
             if request.transport is None or request.transport.is_closing():
                 return response  # the client went away mid-answer: nothing left to tell it
             raise  # headers are gone; dropping the connection is the only honest signal left
-        if result.too_large:  # aiohttp wraps BodyTooLarge in a connection error; the flag survives
+        if result.too_large:
             return error_response(
                 413, "body_too_large", f"{request.method} {request.path}: request body is over {body_limit} bytes"
             )
@@ -185,14 +188,14 @@ async def proxy_http(
         return _upstream_failure(base, exc)
 
 
-def _response_headers(upstream: aiohttp.ClientResponse) -> CIMultiDict[str]:
-    listed = {h.strip().lower() for h in upstream.headers.get("Connection", "").split(",")}
+def _response_headers(headers: list[tuple[bytes, bytes]]) -> CIMultiDict[str]:
+    listed = {h.strip().lower() for name, value in headers if name.lower() == b"connection" for h in value.split(b",")}
     out: CIMultiDict[str] = CIMultiDict()
-    for name, value in upstream.headers.items():
+    for name, value in headers:
         low = name.lower()
-        if low in _HOP or low in listed or low == "content-length":
+        if low in _HOP_BYTES or low in listed or low == b"content-length":
             continue
-        out.add(name, value)
+        out.add(name.decode("latin-1"), value.decode("latin-1"))
     return out
 
 

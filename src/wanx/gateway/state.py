@@ -12,8 +12,9 @@ from wanx.gateway.metrics import Metrics
 from wanx.gateway.policy import Policy
 from wanx.gateway.settings import GatewaySettings
 from wanx.gateway.tokens import TokenSet
+from wanx.gateway.upstream import UpstreamPool
 
-__all__ = ["SESSION_KEY", "STATE_KEY", "GatewayState"]
+__all__ = ["POOL_KEY", "SESSION_KEY", "STATE_KEY", "GatewayState"]
 
 
 @dataclass
@@ -28,3 +29,4 @@ class GatewayState:
 
 STATE_KEY = web.AppKey("wanx_gateway_state", GatewayState)
 SESSION_KEY = web.AppKey("wanx_gateway_upstream_session", aiohttp.ClientSession)
+POOL_KEY = web.AppKey("wanx_gateway_upstream_pool", UpstreamPool)  # the proxy hot path (upstream.py)
