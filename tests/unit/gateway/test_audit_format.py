@@ -1,0 +1,27 @@
+"""The hand-built audit line is exactly what json.dumps would write, for every kind of field value."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from wanx.gateway.audit import AuditLine, format_audit
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        AuditLine("ops", "admin", "GET", "/api/view", 200, 12, 0, 1.25, "127.0.0.1"),
+        AuditLine(None, None, "POST", '/a"b\\c\n\u00e9\u2028\x01', 401, 0, 7, 0.0, None, reason="no credentials"),
+        AuditLine("t\u00f6k", "user", "GET", "/x", 502, 1 << 40, 3, 1e-05, "::1", prompt_id="p-1", reason=None),
+    ],
+)
+def test_format_matches_json_dumps(line: AuditLine) -> None:
+    record = {"ts": "2026-01-02T03:04:05.678+00:00", "event": "gateway.request"}
+    record.update((name, getattr(line, name)) for name in line.__slots__)
+    assert format_audit(line, now=NOW) == json.dumps(record, ensure_ascii=False) + "\n"
+    assert json.loads(format_audit(line, now=NOW))["path"] == line.path
