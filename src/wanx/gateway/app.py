@@ -23,7 +23,7 @@ from wanx.gateway.limits import JobLimiter, RateLimiter
 from wanx.gateway.metrics import Metrics
 from wanx.gateway.paths import CanonicalPath, canonical_path, strip_token_query
 from wanx.gateway.policy import Check, Decision, Policy, load_policy
-from wanx.gateway.proxy import forward_headers, new_upstream_session, proxy_http, relay_websocket
+from wanx.gateway.proxy import SPLICED_KEY, forward_headers, new_upstream_session, proxy_http, relay_websocket
 from wanx.gateway.responses import error_response
 from wanx.gateway.settings import GatewaySettings
 from wanx.gateway.state import POOL_KEY, SESSION_KEY, STATE_KEY, GatewayState
@@ -121,12 +121,12 @@ def _unauthenticated(request: web.Request, reason: str) -> web.StreamResponse:
     return error_response(401, "unauthorized", message, headers={"WWW-Authenticate": challenge})
 
 
-def _bytes_out(response: web.StreamResponse | None) -> int:
+def _bytes_out(request: web.Request, response: web.StreamResponse | None) -> int:
     """Body bytes sent (streamed answers) or about to be sent (whole answers, written after the middleware)."""
     if response is None:
         return 0
     if response.prepared:
-        return response.body_length
+        return response.body_length + int(request.get(SPLICED_KEY, 0))
     body = response.body if isinstance(response, web.Response) else None
     return len(body) if isinstance(body, bytes | bytearray) else 0
 
@@ -172,7 +172,7 @@ async def gateway_middleware(
                     method=request.method,
                     path=(path.forward if path else "<unreadable>"),
                     status=status,
-                    bytes=_bytes_out(response),
+                    bytes=_bytes_out(request, response),
                     bytes_in=request.content.total_bytes,
                     duration_ms=round(elapsed * 1000, 2),
                     remote=request.remote,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
 import aiohttp
@@ -16,17 +16,29 @@ from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 from yarl import URL
 
+from wanx.gateway import splice
 from wanx.gateway.auth import COOKIE_NAME
 from wanx.gateway.responses import error_response
-from wanx.gateway.upstream import UpstreamConnectError, UpstreamPool
+from wanx.gateway.upstream import UpstreamConnectError, UpstreamPool, UpstreamResponse
 
-__all__ = ["BodyTooLarge", "ProxyResult", "forward_headers", "new_upstream_session", "proxy_http", "relay_websocket"]
+__all__ = [
+    "SPLICED_KEY",
+    "BodyTooLarge",
+    "ProxyResult",
+    "forward_headers",
+    "new_upstream_session",
+    "proxy_http",
+    "relay_download",
+    "relay_websocket",
+]
 
 log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
 CHUNK_OUT = 1 << 20
 SMALL_BODY = 256 * 1024  # answers this small are read whole and sent in one write
+SPLICE_MIN = 4 << 20  # answers this large go socket to socket (splice.py)
+SPLICED_KEY = web.RequestKey("wanx_spliced_bytes", int)  # body bytes aiohttp did not see (for the audit line)
 _HOP = frozenset(
     {
         "connection",
@@ -162,14 +174,7 @@ async def proxy_http(
                 return web.Response(body=payload, status=upstream.status, headers=_response_headers(upstream.headers))
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason or None)
             response.headers.extend(_response_headers(upstream.headers))
-            if upstream.content_length is not None:
-                response.content_length = upstream.content_length
-            await response.prepare(request)
-            async for chunk in upstream.iter_chunks():
-                result.bytes_out += len(chunk)
-                await response.write(chunk)
-            await response.write_eof()
-            return response
+            return await _stream_answer(request, response, upstream, result, pool.read_timeout_s)
         finally:
             upstream.release()
     except (BodyTooLarge, TimeoutError, ConnectionError, OSError) as exc:
@@ -186,6 +191,83 @@ async def proxy_http(
             extra={"event": "gateway.upstream_error", "upstream": str(base), "error": type(exc).__name__},
         )
         return _upstream_failure(base, exc)
+
+
+async def _stream_answer(
+    request: web.Request,
+    response: web.StreamResponse,
+    upstream: UpstreamResponse,
+    result: ProxyResult,
+    read_timeout_s: float,
+) -> web.StreamResponse:
+    if upstream.content_length is not None:
+        response.content_length = upstream.content_length
+    await response.prepare(request)
+    if not await _splice_rest(request, response, upstream, result, read_timeout_s):
+        async for chunk in upstream.iter_chunks():
+            result.bytes_out += len(chunk)
+            await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+async def relay_download(
+    request: web.Request, pool: UpstreamPool, base: URL, target: str, *, keep_headers: Iterable[str]
+) -> web.StreamResponse | None:
+    """GET ``target`` from ``base`` and stream a 200 back with only ``keep_headers``; None (nothing sent)
+    when the upstream answers anything else or cannot be reached, so the caller can try another."""
+    path = base.raw_path.rstrip("/") + target
+    host, port, tls = base.raw_host or "", base.port or 80, base.scheme == "https"
+    try:
+        upstream = await pool.request(host, port, tls, "GET", path, [("Host", base.raw_authority)], None)
+    except (TimeoutError, ConnectionError, OSError):
+        return None
+    try:
+        if upstream.status != 200:
+            return None
+        response = web.StreamResponse(status=200)
+        wanted = {h.lower().encode() for h in keep_headers}
+        for name, value in upstream.headers:
+            if name.lower() in wanted and name.lower() != b"content-length":
+                response.headers[name.decode("latin-1")] = value.decode("latin-1")
+        return await _stream_answer(request, response, upstream, ProxyResult(), pool.read_timeout_s)
+    finally:
+        upstream.release()
+
+
+async def _splice_rest(
+    request: web.Request,
+    response: web.StreamResponse,
+    upstream: UpstreamResponse,
+    result: ProxyResult,
+    read_timeout_s: float,
+) -> bool:
+    """Relay a large body of known length socket to socket (splice.py); False when that cannot be done here."""
+    client = request.transport
+    length = upstream.content_length
+    if not splice.AVAILABLE or client is None or length is None or length < SPLICE_MIN or request.method == "HEAD":
+        return False
+    client_sock = client.get_extra_info("socket")
+    if client_sock is None or client.get_extra_info("sslcontext") is not None:
+        return False
+    detached = upstream.detach()
+    if detached is None:
+        return False
+    buffered, upstream_fd = detached
+    for chunk in buffered or [b""]:
+        result.bytes_out += len(chunk)
+        await response.write(chunk)  # the first write also sends the head
+    while client.get_write_buffer_size():  # splice must not overtake bytes the transport still holds
+        await asyncio.sleep(0.001)
+    rest = length - result.bytes_out
+    try:
+        await splice.splice_exact(upstream_fd, client_sock.fileno(), rest, read_timeout_s=read_timeout_s)
+    except splice.ClientGone:
+        client.close()
+        return True
+    result.bytes_out = length
+    request[SPLICED_KEY] = rest
+    return True
 
 
 def _response_headers(headers: list[tuple[bytes, bytes]]) -> CIMultiDict[str]:

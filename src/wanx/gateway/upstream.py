@@ -182,6 +182,12 @@ class _Connection(asyncio.Protocol):
             self.transport.resume_reading()
         return chunk
 
+    def take_buffered(self) -> list[bytes]:
+        chunks = list(self._chunks)
+        self._chunks.clear()
+        self._buffered = 0
+        return chunks
+
     @property
     def status(self) -> int:
         return int(self._parser.get_status_code())
@@ -208,6 +214,18 @@ class UpstreamResponse:
             return
         while (chunk := await self._conn.next_chunk(self._pool.read_timeout_s)) is not None:
             yield chunk
+
+    def detach(self) -> tuple[list[bytes], int] | None:
+        """Stop parsing: the body bytes already received, and the socket's descriptor to read the rest from
+        (``splice``); None for TLS. The connection is closed on ``release``."""
+        conn = self._conn
+        if self._key[2] or conn.transport is None or conn.complete or conn.error is not None:
+            return None
+        sock = conn.transport.get_extra_info("socket")
+        if sock is None:
+            return None
+        conn.transport.pause_reading()
+        return conn.take_buffered(), sock.fileno()
 
     async def read(self) -> bytes:
         return b"".join([chunk async for chunk in self.iter_chunks()])

@@ -12,8 +12,12 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from wanx.errors import BackendUnavailable, JournalError
+from wanx.gateway.paths import strip_token_query
+from wanx.gateway.proxy import relay_download
+from wanx.gateway.state import POOL_KEY
 from wanx.jobs.events import ClientSocket, status_message
 from wanx.jobs.model import ACTIVE, TERMINAL, Job, JobState, NewJob, body_hash, is_prompt_id, queue_item
 from wanx.jobs.service import JOBS, JobService, Viewer
@@ -208,6 +212,9 @@ async def get_job(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------------- /view
 async def _relay_view(request: web.Request, service: JobService, backend: str) -> web.StreamResponse | None:
     """Stream ``/view`` from one backend; None when it has no such file or does not answer."""
+    if POOL_KEY in request.app:  # inside the gateway: its pool, and socket-to-socket for large files
+        target = "/view?" + strip_token_query(request.query_string)
+        return await relay_download(request, request.app[POOL_KEY], URL(backend), target, keep_headers=_VIEW_HEADERS)
     url = f"{backend}/view"
     try:
         async with service.session.get(url, params=request.query, timeout=aiohttp.ClientTimeout(sock_read=60)) as up:

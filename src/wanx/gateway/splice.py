@@ -1,0 +1,83 @@
+"""Zero-copy relay of a body of known length from one socket to another through a pipe (Linux splice).
+
+Used for large downloads (/view of a video) when both sockets are plain TCP: the bytes never enter
+Python, so the gateway streams at close to the speed of the upstream itself. The caller's transports
+keep their file descriptors; this works on duplicates so the event loop's own registrations stay untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+
+__all__ = ["AVAILABLE", "ClientGone", "splice_exact"]
+
+AVAILABLE = hasattr(os, "splice")
+_PIPE_BYTES = 1 << 20
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
+
+
+class ClientGone(ConnectionError):
+    """The client's socket refused more bytes (it closed or reset the connection)."""
+
+
+async def _ready(loop: asyncio.AbstractEventLoop, fd: int, *, write: bool, timeout: float | None) -> None:
+    waiter: asyncio.Future[None] = loop.create_future()
+    add, remove = (loop.add_writer, loop.remove_writer) if write else (loop.add_reader, loop.remove_reader)
+
+    def wake() -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    add(fd, wake)
+    try:
+        async with asyncio.timeout(timeout):
+            await waiter
+    finally:
+        remove(fd)
+
+
+async def splice_exact(src_fd: int, dst_fd: int, length: int, *, read_timeout_s: float) -> None:
+    """Move exactly ``length`` bytes from ``src_fd`` to ``dst_fd``.
+
+    Raises ConnectionError when the source ends early, ClientGone when the destination goes away,
+    TimeoutError when the source is silent for ``read_timeout_s``.
+    """
+    loop = asyncio.get_running_loop()
+    src, dst = os.dup(src_fd), os.dup(dst_fd)
+    pipe_r, pipe_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(pipe_w, _F_SETPIPE_SZ, _PIPE_BYTES)
+        capacity = fcntl.fcntl(pipe_w, getattr(fcntl, "F_GETPIPE_SZ", 1032))
+        moved = in_pipe = 0
+        while moved < length:
+            src_blocked = False
+            want = min(length - moved - in_pipe, capacity - in_pipe)
+            if want > 0:
+                try:
+                    n = os.splice(src, pipe_w, want, flags=_FLAGS)
+                except BlockingIOError:
+                    src_blocked = True
+                else:
+                    if n == 0:
+                        raise ConnectionError(f"the upstream closed after {moved + in_pipe} of {length} body bytes")
+                    in_pipe += n
+            if in_pipe:
+                try:
+                    m = os.splice(pipe_r, dst, in_pipe, flags=_FLAGS)
+                except BlockingIOError:
+                    await _ready(loop, dst, write=True, timeout=None)
+                    continue
+                except OSError as exc:
+                    raise ClientGone(str(exc)) from exc
+                in_pipe -= m
+                moved += m
+            elif src_blocked:
+                await _ready(loop, src, write=False, timeout=read_timeout_s)
+    finally:
+        for fd in (src, dst, pipe_r, pipe_w):
+            os.close(fd)
