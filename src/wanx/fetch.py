@@ -28,7 +28,7 @@ from wanx.errors import (
     UnverifiedEntryError,
     WanxError,
 )
-from wanx.fsutil import free_bytes
+from wanx.fsutil import free_bytes, fsync_dir
 from wanx.lockfile import LockEntry, SourceKind
 from wanx.sources import Origin, SourceSettings, origins_for, probe
 from wanx.state import FileRecord, StateFile
@@ -307,19 +307,11 @@ class _Worker:
                     f"{origin.label}: sha256 {sha} differs from the one first recorded here ({known.sha256})"
                 )
         os.replace(partial, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         self.state.put(entry.path, FileRecord.of(target, sha, tofu=entry.sha256 is None))
         log.info("placed", extra={"event": "fetch.placed", "file": entry.path, "bytes": target.stat().st_size})
         how = "trust on first use" if entry.sha256 is None else "verified"
         return FileResult(entry, Status.FETCHED, f"fetched from {origin.label} ({how})", sha, tofu=entry.sha256 is None)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _gib(n: int) -> str:

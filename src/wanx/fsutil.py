@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-__all__ = ["atomic_write", "free_bytes", "safe_relpath", "temp_sibling"]
+__all__ = ["atomic_write", "free_bytes", "fsync_dir", "safe_relpath", "temp_sibling"]
 
 
 def safe_relpath(value: str) -> PurePosixPath:
@@ -47,10 +47,13 @@ def temp_sibling(target: Path, *, suffix: str = ".tmp") -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_write(target: Path, *, mode: int | None = None, binary: bool = False) -> Iterator[IO[str] | IO[bytes]]:
+def atomic_write(
+    target: Path, *, mode: int | None = None, binary: bool = False, exclusive: bool = False
+) -> Iterator[IO[str] | IO[bytes]]:
     """Open a temp sibling of ``target`` for writing; on success fsync it and rename it into place.
 
-    On any exception the target is left untouched and the temp file is deleted.
+    With ``exclusive`` the file is linked into place instead, so an existing ``target`` is never replaced
+    (``FileExistsError``). On any exception the target is left untouched and the temp file is deleted.
     """
     with temp_sibling(target) as tmp:
         if mode is not None:
@@ -59,7 +62,21 @@ def atomic_write(target: Path, *, mode: int | None = None, binary: bool = False)
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        if exclusive:
+            os.link(tmp, target)
+        else:
+            os.replace(tmp, target)
+    with contextlib.suppress(OSError):  # the file is whole either way; some file systems refuse this fsync
+        fsync_dir(target.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or link in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:

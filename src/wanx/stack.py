@@ -6,8 +6,6 @@ the same defaults ``deploy/compose.yaml`` uses, and ``masked_settings`` is what 
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import secrets
 from collections.abc import Mapping
@@ -15,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from wanx.errors import ConfigError, EnvFileError
-from wanx.fsutil import temp_sibling
+from wanx.fsutil import atomic_write
 
 __all__ = [
     "DEFAULT_WORKFLOWS",
@@ -185,23 +183,9 @@ def _name(line: str) -> str | None:
 
 
 def _write_secret(body: str, target: Path, *, replace: bool) -> None:
-    """Write ``body`` to a 0600 temp sibling, fsync, then rename (``replace``) or link (never replaces)."""
-    with temp_sibling(target) as tmp:
-        os.chmod(tmp, 0o600)
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(body)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if replace:
-            os.replace(tmp, target)
-        else:
-            os.link(tmp, target)  # fails if target exists: never replace someone's .env
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    """Write ``body`` at mode 0600 through a temp sibling; without ``replace`` an existing file is never touched."""
+    with atomic_write(target, mode=0o600, exclusive=not replace) as fh:
+        fh.write(body)  # type: ignore[call-overload]
 
 
 def masked_settings(environ: Mapping[str, str]) -> dict[str, str]:
