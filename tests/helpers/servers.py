@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -31,20 +31,46 @@ def free_port() -> int:
 @contextlib.contextmanager
 def run_app(app_factory: Callable[[], web.Application], *, port: int | None = None) -> Iterator[str]:
     """Serve the app built by ``app_factory`` on its own event loop in a thread; yield its base URL."""
-    port = port or free_port()
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    runner_box: list[web.AppRunner] = []
 
-    async def start() -> None:
+    async def start(port: int) -> Callable[[], Awaitable[None]]:
         runner = web.AppRunner(app_factory(), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
-        runner_box.append(runner)
+        return runner.cleanup
+
+    with serve_in_thread(start, port=port) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def run_gateway_app(app_factory: Callable[[], web.Application], *, port: int | None = None) -> Iterator[str]:
+    """Serve a gateway app as ``wanx gateway`` does (the lean front, then aiohttp), in a thread."""
+    from wanx.gateway.front import GatewayServer
+
+    async def start(port: int) -> Callable[[], Awaitable[None]]:
+        gateway = await GatewayServer.start(app_factory(), "127.0.0.1", port)
+        return gateway.close
+
+    with serve_in_thread(start, port=port) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve_in_thread(
+    start: Callable[[int], Awaitable[Callable[[], Awaitable[None]]]], *, port: int | None = None
+) -> Iterator[str]:
+    """Run ``start(port)`` on a new event loop in a thread, yield the base URL, then await what it returned."""
+    port = port or free_port()
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    runner_box: list[Callable[[], Awaitable[None]]] = []
+
+    async def start_and_keep() -> None:
+        runner_box.append(await start(port))
 
     def serve() -> None:
         asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
+        loop.run_until_complete(start_and_keep())
         started.set()
         loop.run_forever()
 
@@ -55,7 +81,7 @@ def run_app(app_factory: Callable[[], web.Application], *, port: int | None = No
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        asyncio.run_coroutine_threadsafe(runner_box[0].cleanup(), loop).result(10)
+        asyncio.run_coroutine_threadsafe(runner_box[0](), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()

@@ -21,7 +21,7 @@ from wanx.gateway.graph_policy import check_prompt_body
 from wanx.gateway.health import healthz, readyz
 from wanx.gateway.limits import JobLimiter, RateLimiter
 from wanx.gateway.metrics import Metrics
-from wanx.gateway.paths import CanonicalPath, canonical_path, strip_token_query
+from wanx.gateway.paths import CanonicalPath, canonical_path, split_target, strip_token_query
 from wanx.gateway.policy import Check, Decision, Policy, load_policy
 from wanx.gateway.proxy import SPLICED_KEY, forward_headers, new_upstream_session, proxy_http, relay_websocket
 from wanx.gateway.responses import error_response
@@ -76,6 +76,12 @@ class ExtraRoute:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_want", tuple(s for s in self.path.split("/") if s))  # split once, not per request
 
+    @property
+    def shape(self) -> tuple[int, str | None]:
+        """Segment count and first segment (None when that is a parameter): what a path must share to match."""
+        first = self._want[0] if self._want else None
+        return len(self._want), (None if first is None or first.startswith("{") else first)
+
     def match(self, method: str, path: CanonicalPath) -> dict[str, str] | None:
         if method != self.method and not (method == "HEAD" and self.method == "GET"):
             return None
@@ -105,8 +111,9 @@ def _wants_html(request: web.Request) -> bool:
 
 def _unauthenticated(request: web.Request, reason: str) -> web.StreamResponse:
     if _wants_html(request):
-        target = canonical_path(request.raw_path.partition("?")[0])
-        query = strip_token_query(request.query_string)
+        raw_path, raw_query = split_target(request.raw_path)
+        target = canonical_path(raw_path)
+        query = strip_token_query(raw_query)
         next_path = (target.forward if target else "/") + (f"?{query}" if query else "")
         response = web.Response(status=302, headers={"Location": login.login_url(next_path)})
         if request.cookies.get("wanx_session"):
@@ -195,14 +202,13 @@ async def _admit(
         state.metrics.auth_failures["invalid"] += 1
         return _unauthenticated(request, "invalid"), None, None, "invalid token"
     request[PRINCIPAL_KEY] = principal
-    path = canonical_path(request.raw_path.partition("?")[0])
+    raw_path, raw_query = split_target(request.raw_path)
+    path = canonical_path(raw_path)
     if path is None:
         message = f"{request.method}: the request path cannot be read unambiguously (encoded dots, double encoding)"
         return error_response(400, "path_invalid", message), principal, None, "unreadable path"
     decision = state.policy.decide(principal.role, request.method, path)
-    ctx = GatewayRequest(
-        principal, path, strip_token_query(request.query_string), decision, params=dict(decision.params)
-    )
+    ctx = GatewayRequest(principal, path, strip_token_query(raw_query), decision, params=dict(decision.params))
     request[CTX_KEY] = ctx
     if principal.carrier is Carrier.COOKIE and _is_state_changing(request) and not same_origin(request):
         state.metrics.auth_failures["cross_site"] += 1

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from dataclasses import dataclass, fields
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import TextIO
@@ -12,7 +13,7 @@ from typing import TextIO
 __all__ = ["AuditLine", "AuditSink", "flush_periodically", "format_audit", "write_audit"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: frozen instances cost three times as much to build, once per request
 class AuditLine:
     token: str | None
     role: str | None
@@ -34,27 +35,38 @@ class AuditSink:
     stream: TextIO | None = None
 
 
-_FIELDS = tuple(f.name for f in fields(AuditLine))
-_KEYS = tuple(f', "{name}": ' for name in _FIELDS)
+def _str(value: str | None) -> str:
+    return "null" if value is None else encode_basestring(value)
 
 
-def _value(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return encode_basestring(value)
-    return float.__repr__(value) if isinstance(value, float) else str(value)
+class _Clock:
+    """``datetime.now(UTC).isoformat(timespec="milliseconds")``, formatted once per millisecond, not per line."""
+
+    def __init__(self) -> None:
+        self._ms = -1
+        self._text = ""
+
+    def now(self) -> str:
+        ms = time.time_ns() // 1_000_000
+        if ms != self._ms:
+            moment = datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=ms % 1000 * 1000)
+            self._ms, self._text = ms, moment.isoformat(timespec="milliseconds")
+        return self._text
+
+
+_clock = _Clock()
 
 
 def format_audit(line: AuditLine, *, now: datetime | None = None) -> str:
-    """The JSON line, byte for byte what ``json.dumps(record, ensure_ascii=False)`` gives, at a quarter of its cost."""
-    ts = (now or datetime.now(UTC)).isoformat(timespec="milliseconds")
-    parts = [f'{{"ts": "{ts}", "event": "gateway.request"']
-    for key, name in zip(_KEYS, _FIELDS, strict=True):
-        parts.append(key)
-        parts.append(_value(getattr(line, name)))
-    parts.append("}\n")
-    return "".join(parts)
+    """The JSON line, byte for byte what ``json.dumps(record, ensure_ascii=False)`` gives, at a fraction of its
+    cost (one f-string over the fields in their declared order; the unit test holds the two together)."""
+    ts = now.isoformat(timespec="milliseconds") if now else _clock.now()
+    return (
+        f'{{"ts": "{ts}", "event": "gateway.request", "token": {_str(line.token)}, "role": {_str(line.role)}, '
+        f'"method": {_str(line.method)}, "path": {_str(line.path)}, "status": {line.status:d}, '
+        f'"bytes": {line.bytes:d}, "bytes_in": {line.bytes_in:d}, "duration_ms": {float(line.duration_ms)!r}, '
+        f'"remote": {_str(line.remote)}, "prompt_id": {_str(line.prompt_id)}, "reason": {_str(line.reason)}}}\n'
+    )
 
 
 def write_audit(line: AuditLine, *, stream: TextIO | None = None) -> None:

@@ -35,6 +35,7 @@ class Metrics:
     jobs: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     auth_failures: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     limited: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    front: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))  # "fast", "handed_off" (front.py)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests[(route, method, status)] += 1
@@ -69,4 +70,11 @@ class Metrics:
         family("wanx_gateway_rate_limited_total", "counter", "POST /prompt answered 429, by limit.")
         for limit, n in sorted(self.limited.items()):
             out.append(f'wanx_gateway_rate_limited_total{{limit="{limit}"}} {n}')
+        family(
+            "wanx_gateway_front_total",
+            "counter",
+            "Requests the lean front answered itself (fast) and connections it handed to aiohttp (handed_off).",
+        )
+        for kind, n in sorted(self.front.items()):
+            out.append(f'wanx_gateway_front_total{{kind="{kind}"}} {n}')
         return "\n".join(out) + "\n"

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
-__all__ = ["CanonicalPath", "canonical_path", "strip_token_query"]
+__all__ = ["CanonicalPath", "canonical_path", "plain_path", "split_target", "strip_token_query"]
 
 _SAFE = "!$&'()*+,;=:@~-._"
 # No '%', no empty, '.' or '..' segment, no trailing slash: already canonical.
@@ -38,14 +38,31 @@ class CanonicalPath:
         return "/" + "/".join(quote(s, safe=_SAFE) for s in segments)
 
 
+def split_target(target: str) -> tuple[str, str]:
+    """The raw path and the raw query of a request target, each exactly as the client sent it."""
+    path, _, query = target.partition("?")
+    return path, query
+
+
+def plain_path(raw_path: str) -> CanonicalPath | None:
+    """The path when it is already canonical (nothing to decode or resolve); ``None`` otherwise."""
+    if raw_path == "/":
+        return CanonicalPath((), False)
+    if not _PLAIN.fullmatch(raw_path):
+        return None
+    parts = tuple(raw_path[1:].split("/"))
+    api = parts[0] == "api"
+    path = CanonicalPath(parts[1:] if api else parts, api)
+    path.__dict__["forward"] = raw_path  # fills the cached property: quoting a plain path gives it back unchanged
+    return path
+
+
 def canonical_path(raw_path: str) -> CanonicalPath | None:
     """Normalise the raw request path (no query); ``None`` when it cannot be read unambiguously."""
     if not raw_path.startswith("/"):
         return None
-    if _PLAIN.fullmatch(raw_path):  # the common case: nothing to decode or resolve
-        parts = tuple(raw_path[1:].split("/")) if raw_path != "/" else ()
-        api = bool(parts) and parts[0] == "api"
-        return CanonicalPath(parts[1:] if api else parts, api)
+    if (plain := plain_path(raw_path)) is not None:  # the common case
+        return plain
     out: list[str] = []
     for raw in raw_path.split("/"):
         if raw in ("", "."):

@@ -30,6 +30,9 @@ __all__ = [
     "proxy_http",
     "relay_download",
     "relay_websocket",
+    "response_header_items",
+    "upstream_failure",
+    "upstream_header_items",
 ]
 
 log = logging.getLogger(__name__)
@@ -82,31 +85,55 @@ def new_upstream_session(*, connect_timeout_s: float = 5.0, read_timeout_s: floa
     )
 
 
-def forward_headers(request: web.Request, *, proto: str) -> CIMultiDict[str]:
-    """Request headers for upstream: no hop-by-hop, no credentials, the client's Host, a matching Origin."""
-    listed = {h.strip().lower() for h in request.headers.get("Connection", "").split(",")}
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in request.headers.items():
+def upstream_header_items(
+    headers: Iterable[tuple[str, str]], *, host: str, peer: str, proto: str
+) -> list[tuple[str, str]]:
+    """Request headers for upstream: no hop-by-hop, no credentials, the client's Host, a matching Origin.
+
+    The one rule for both of the gateway's servers (aiohttp's and the lean front in front.py).
+    """
+    headers = list(headers)
+    listed = {h.strip().lower() for name, value in headers if name.lower() == "connection" for h in value.split(",")}
+    out: list[tuple[str, str]] = []
+    cookies: list[str] = []
+    origin = False
+    previous: str | None = None
+    for name, value in headers:
         low = name.lower()
+        if low == "cookie":
+            cookies.append(value)
+        elif low == "origin":
+            origin = True
+        elif low == "x-forwarded-for" and previous is None:
+            previous = value
         if low in _NOT_FORWARDED or low in listed or low.startswith(_WS_HANDSHAKE):
             continue
-        out.add(name, value)
-    host = request.headers.get("Host") or request.host
-    out["Host"] = host
+        out.append((name, value))
+    out.append(("Host", host))
     # ComfyUI answers 403 when a loopback Host meets a different Origin; the gateway has already
     # checked Origin itself (cookie requests), so it forwards one consistent with Host.
-    if "Origin" in request.headers:
-        out["Origin"] = f"{proto}://{host}"
-    cookies = [c for c in request.headers.getall("Cookie", []) for c in c.split(";") if c.strip()]
-    kept = [c.strip() for c in cookies if c.strip().partition("=")[0] != COOKIE_NAME]
+    if origin:
+        out.append(("Origin", f"{proto}://{host}"))
+    kept = [
+        c.strip()
+        for value in cookies
+        for c in value.split(";")
+        if c.strip() and c.strip().partition("=")[0] != COOKIE_NAME
+    ]
     if kept:
-        out["Cookie"] = "; ".join(kept)
-    peer = request.remote or ""
-    previous = request.headers.get("X-Forwarded-For")
-    out["X-Forwarded-For"] = f"{previous}, {peer}" if previous else peer
-    out["X-Forwarded-Proto"] = proto
-    out["X-Forwarded-Host"] = host
+        out.append(("Cookie", "; ".join(kept)))
+    out.append(("X-Forwarded-For", f"{previous}, {peer}" if previous else peer))
+    out.append(("X-Forwarded-Proto", proto))
+    out.append(("X-Forwarded-Host", host))
     return out
+
+
+def forward_headers(request: web.Request, *, proto: str) -> CIMultiDict[str]:
+    """``upstream_header_items`` for an aiohttp request, as the multidict the proxy functions take."""
+    host = request.headers.get("Host") or request.host
+    return CIMultiDict(
+        upstream_header_items(request.headers.items(), host=host, peer=request.remote or "", proto=proto)
+    )
 
 
 async def _stream_body(request: web.Request, limit: int | None, result: ProxyResult) -> AsyncIterator[bytes]:
@@ -118,7 +145,8 @@ async def _stream_body(request: web.Request, limit: int | None, result: ProxyRes
         yield chunk
 
 
-def _upstream_failure(base: URL, exc: BaseException) -> web.Response:
+def upstream_failure(base: URL, exc: BaseException) -> web.Response:
+    """The answer for a client whose request could not be passed on (503 refused, 504 silent, 502 broken)."""
     if isinstance(exc, UpstreamConnectError | aiohttp.ClientConnectorError):
         return error_response(
             503,
@@ -190,7 +218,7 @@ async def proxy_http(
             "upstream request failed",
             extra={"event": "gateway.upstream_error", "upstream": str(base), "error": type(exc).__name__},
         )
-        return _upstream_failure(base, exc)
+        return upstream_failure(base, exc)
 
 
 async def _stream_answer(
@@ -245,10 +273,8 @@ async def _splice_rest(
     """Relay a large body of known length socket to socket (splice.py); False when that cannot be done here."""
     client = request.transport
     length = upstream.content_length
-    if not splice.AVAILABLE or client is None or length is None or length < SPLICE_MIN or request.method == "HEAD":
-        return False
-    client_sock = client.get_extra_info("socket")
-    if client_sock is None or client.get_extra_info("sslcontext") is not None:
+    client_fd = splice.transport_fd(client)
+    if client_fd is None or client is None or length is None or length < SPLICE_MIN or request.method == "HEAD":
         return False
     detached = upstream.detach()
     if detached is None:
@@ -257,28 +283,25 @@ async def _splice_rest(
     for chunk in buffered or [b""]:
         result.bytes_out += len(chunk)
         await response.write(chunk)  # the first write also sends the head
-    while client.get_write_buffer_size():  # splice must not overtake bytes the transport still holds
-        await asyncio.sleep(0.001)
     rest = length - result.bytes_out
-    try:
-        await splice.splice_exact(upstream_fd, client_sock.fileno(), rest, read_timeout_s=read_timeout_s)
-    except splice.ClientGone:
-        client.close()
-        return True
-    result.bytes_out = length
-    request[SPLICED_KEY] = rest
+    if await splice.splice_to_transport(upstream_fd, client, client_fd, rest, read_timeout_s=read_timeout_s):
+        result.bytes_out = length
+        request[SPLICED_KEY] = rest
     return True
 
 
-def _response_headers(headers: list[tuple[bytes, bytes]]) -> CIMultiDict[str]:
+def response_header_items(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The upstream answer's headers to pass on: no hop-by-hop, none its Connection lists, no Content-Length."""
     listed = {h.strip().lower() for name, value in headers if name.lower() == b"connection" for h in value.split(b",")}
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers:
-        low = name.lower()
-        if low in _HOP_BYTES or low in listed or low == b"content-length":
-            continue
-        out.add(name.decode("latin-1"), value.decode("latin-1"))
-    return out
+    return [
+        (n, v)
+        for n, v in headers
+        if (low := n.lower()) not in _HOP_BYTES and low not in listed and low != b"content-length"
+    ]
+
+
+def _response_headers(headers: list[tuple[bytes, bytes]]) -> CIMultiDict[str]:
+    return CIMultiDict((n.decode("latin-1"), v.decode("latin-1")) for n, v in response_header_items(headers))
 
 
 async def relay_websocket(
@@ -295,7 +318,7 @@ async def relay_websocket(
     except aiohttp.WSServerHandshakeError as exc:
         return error_response(exc.status or 502, "upstream_refused", f"ComfyUI refused the WebSocket ({exc.status})")
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        return _upstream_failure(base, exc)
+        return upstream_failure(base, exc)
     downstream = web.WebSocketResponse(
         protocols=(upstream.protocol,) if upstream.protocol else (), autoclose=False, max_msg_size=0, heartbeat=30.0
     )

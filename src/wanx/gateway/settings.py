@@ -43,6 +43,7 @@ class GatewaySettings:
     policy_file: Path | None = None
     admin_token: Secret | None = None
     trust_forwarded_proto: bool = False
+    fast_path: bool = True  # front.py answers plain reads itself; False: aiohttp serves everything
     max_upload_bytes: int = 512 * MIB
     max_prompt_bytes: int = 8 * MIB
     prompt_rate_per_minute: float = 30.0
@@ -71,6 +72,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "WANX_GATEWAY_POLICY": ("policy_file", "path"),
     "WANX_TOKEN": ("admin_token", "secret"),
     "WANX_GATEWAY_TRUST_FORWARDED_PROTO": ("trust_forwarded_proto", "bool"),
+    "WANX_GATEWAY_FAST_PATH": ("fast_path", "bool"),
     "WANX_GATEWAY_MAX_UPLOAD_MB": ("max_upload_bytes", "mib"),
     "WANX_GATEWAY_MAX_PROMPT_MB": ("max_prompt_bytes", "mib"),
     "WANX_GATEWAY_PROMPT_RATE": ("prompt_rate_per_minute", "float"),

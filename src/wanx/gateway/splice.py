@@ -12,7 +12,7 @@ import contextlib
 import fcntl
 import os
 
-__all__ = ["AVAILABLE", "ClientGone", "splice_exact"]
+__all__ = ["AVAILABLE", "ClientGone", "splice_exact", "splice_to_transport", "transport_fd"]
 
 AVAILABLE = hasattr(os, "splice")
 _PIPE_BYTES = 1 << 20
@@ -81,3 +81,28 @@ async def splice_exact(src_fd: int, dst_fd: int, length: int, *, read_timeout_s:
     finally:
         for fd in (src, dst, pipe_r, pipe_w):
             os.close(fd)
+
+
+def transport_fd(transport: asyncio.BaseTransport | None) -> int | None:
+    """The descriptor to splice into, or None when the transport is not a plain socket (TLS, a pipe, closed)."""
+    if not AVAILABLE or transport is None or transport.is_closing():
+        return None
+    if transport.get_extra_info("sslcontext") is not None:
+        return None
+    sock = transport.get_extra_info("socket")
+    return sock.fileno() if sock is not None else None
+
+
+async def splice_to_transport(
+    src_fd: int, transport: asyncio.WriteTransport, dst_fd: int, length: int, *, read_timeout_s: float
+) -> bool:
+    """``splice_exact`` into the socket under ``transport`` once the bytes it still holds have gone out;
+    False (and the transport closed) when the client went away."""
+    while transport.get_write_buffer_size():  # splice must not overtake bytes the transport still holds
+        await asyncio.sleep(0.001)
+    try:
+        await splice_exact(src_fd, dst_fd, length, read_timeout_s=read_timeout_s)
+    except ClientGone:
+        transport.close()
+        return False
+    return True

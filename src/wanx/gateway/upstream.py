@@ -186,6 +186,9 @@ class _Connection(asyncio.Protocol):
         chunks = list(self._chunks)
         self._chunks.clear()
         self._buffered = 0
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
         return chunks
 
     @property
@@ -224,10 +227,14 @@ class UpstreamResponse:
         sock = conn.transport.get_extra_info("socket")
         if sock is None:
             return None
-        conn.transport.pause_reading()
-        return conn.take_buffered(), sock.fileno()
+        buffered = conn.take_buffered()
+        conn.transport.pause_reading()  # after take_buffered, which resumes a connection paused at high water
+        return buffered, sock.fileno()
 
     async def read(self) -> bytes:
+        conn = self._conn
+        if conn.complete and not self._head_only:  # a small answer that arrived with its head
+            return b"".join(conn.take_buffered())
         return b"".join([chunk async for chunk in self.iter_chunks()])
 
     def release(self) -> None:

@@ -15,7 +15,7 @@ from aiohttp import web
 from yarl import URL
 
 from wanx.errors import BackendUnavailable, JournalError
-from wanx.gateway.paths import strip_token_query
+from wanx.gateway.paths import split_target, strip_token_query
 from wanx.gateway.proxy import relay_download
 from wanx.gateway.state import POOL_KEY
 from wanx.jobs.events import ClientSocket, status_message
@@ -213,7 +213,7 @@ async def get_job(request: web.Request) -> web.Response:
 async def _relay_view(request: web.Request, service: JobService, backend: str) -> web.StreamResponse | None:
     """Stream ``/view`` from one backend; None when it has no such file or does not answer."""
     if POOL_KEY in request.app:  # inside the gateway: its pool, and socket-to-socket for large files
-        target = "/view?" + strip_token_query(request.query_string)
+        target = "/view?" + strip_token_query(split_target(request.raw_path)[1])
         return await relay_download(request, request.app[POOL_KEY], URL(backend), target, keep_headers=_VIEW_HEADERS)
     url = f"{backend}/view"
     try:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.servers import PYTHON, REPO, Process, free_port, run_app
+from tests.helpers.servers import PYTHON, REPO, Process, free_port, run_gateway_app
 from wanx.gateway import create_app, load_settings
 from wanx.gateway.tokens import Role, add_token, revoke_token
 
@@ -57,7 +57,7 @@ def gateway_in_front(tmp: Path, **overrides: Any) -> Iterator[Gate]:
     settings = load_settings({}, upstream=upstream, tokens_file=tokens_file, **overrides)
     audit = io.StringIO()
     try:
-        with run_app(lambda: create_app(settings, audit_stream=audit)) as url:
+        with run_gateway_app(lambda: create_app(settings, audit_stream=audit)) as url:
             yield Gate(url, upstream, admin, user, revoked, tokens_file, audit, comfy, root)
     finally:
         comfy.kill()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -25,3 +25,12 @@ def test_format_matches_json_dumps(line: AuditLine) -> None:
     record.update((name, getattr(line, name)) for name in line.__slots__)
     assert format_audit(line, now=NOW) == json.dumps(record, ensure_ascii=False) + "\n"
     assert json.loads(format_audit(line, now=NOW))["path"] == line.path
+
+
+def test_timestamp_is_now_in_milliseconds() -> None:
+    before = datetime.now(UTC)
+    line = AuditLine("ops", "admin", "GET", "/x", 200, 0, 0, 0.1, None)
+    ts = datetime.fromisoformat(json.loads(format_audit(line))["ts"])
+    after = datetime.now(UTC)
+    assert ts.microsecond % 1000 == 0
+    assert before - timedelta(milliseconds=1) <= ts <= after

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wanx.gateway.paths import canonical_path, strip_token_query
+from wanx.gateway.paths import CanonicalPath, canonical_path, plain_path, strip_token_query
 
 
 @pytest.mark.parametrize(
@@ -54,6 +54,23 @@ def test_forward_keeps_encoded_slash_and_spelling() -> None:
     assert path is not None
     assert path.forward == "/api/userdata/workflows%2Fmy%20flow.json"
     assert path.key == "/userdata/workflows/my flow.json"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["/", "/api", "/api/view", "/extensions/core/x.js", "/a!$&'()*+,;=:@~-._b", "/assets/index-D1e.js", "/.hidden"],
+)
+def test_plain_path_forward_is_what_quoting_gives(raw: str) -> None:
+    plain = plain_path(raw)
+    assert plain is not None
+    fresh = CanonicalPath(plain.segments, plain.api)  # computes forward by quoting each segment
+    assert plain.forward == fresh.forward == raw
+    assert canonical_path(raw) == plain
+
+
+@pytest.mark.parametrize("raw", ["/a/", "//a", "/./a", "/a/..", "/%61", "/a b", "/\u00e9", ""])
+def test_plain_path_leaves_the_rest_to_canonical_path(raw: str) -> None:
+    assert plain_path(raw) is None
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,203 @@
+"""Which requests the lean front (front.py) answers itself, and what it sends upstream for them.
+
+The rule is narrow on purpose: an authenticated HTTP/1.1 GET or HEAD with no body and no upgrade, a
+path already in canonical form, allowed by the policy with no extra check, and not one of the
+gateway's own routes (login, health, metrics, the job routes). For such a request the aiohttp app
+would only forward it and stream the answer back. ``admit`` returns None for everything else, and
+that request goes to the aiohttp app, which stays the reference for every other answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from urllib.parse import parse_qsl
+
+from wanx.gateway.app import ExtraRoute
+from wanx.gateway.auth import COOKIE_NAME, Carrier, Credential, Principal, authenticate
+from wanx.gateway.paths import CanonicalPath, plain_path, split_target, strip_token_query
+from wanx.gateway.policy import Policy
+from wanx.gateway.proxy import upstream_header_items
+from wanx.gateway.tokens import Role, TokenSet
+
+__all__ = ["FastContext", "Head", "Plan", "admit", "has_body", "response_head"]
+
+_OWN_ROUTES = frozenset({"healthz", "readyz", "login", "logout", "metrics"})  # answered by the gateway itself
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")  # what 'wanx token new' makes (url-safe base64)
+_NOT_PASSED = frozenset({"content-length", "expect"})  # no body goes upstream on this path
+_NO_BODY_STATUS = frozenset({204, 304})
+_KNOWN_STATUS = frozenset(s.value for s in HTTPStatus)
+_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """What the policy and the extra routes say of one (role, method, path): the same for every request."""
+
+    path: CanonicalPath
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class FastContext:
+    """What ``admit`` needs from the gateway app, read once when the server starts."""
+
+    @classmethod
+    def of(
+        cls,
+        tokens: TokenSet,
+        policy: Policy,
+        extra_routes: Sequence[ExtraRoute],
+        *,
+        trust_forwarded_proto: bool,
+        base_path: str,
+    ) -> FastContext:
+        return cls(
+            tokens, policy, frozenset(r.shape for r in extra_routes), trust_forwarded_proto, base_path.rstrip("/")
+        )
+
+    tokens: TokenSet
+    policy: Policy
+    extra_shapes: frozenset[tuple[int, str | None]]  # ExtraRoute.shape of every extra route
+    trust_forwarded_proto: bool
+    base_path: str  # the upstream URL's path, without a trailing slash
+    routes: dict[tuple[Role, str, str], _Route | None] = field(default_factory=dict)  # bounded cache, see _route
+
+
+@dataclass(slots=True)
+class Head:
+    """A parsed request head: the method, the target and headers exactly as sent (latin-1)."""
+
+    method: str
+    target: str
+    headers: Sequence[tuple[str, str]]
+    keep_alive: bool
+
+
+@dataclass(slots=True)
+class Plan:
+    """An admitted request: who asked, what it is, and the request to send upstream."""
+
+    principal: Principal
+    path: CanonicalPath
+    label: str
+    method: str
+    target: str
+    headers: list[tuple[str, str]]
+    keep_alive: bool
+
+
+def _first(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
+    first: dict[str, str] = {}
+    for name, value in headers:
+        first.setdefault(name.lower(), value)
+    return first
+
+
+def _credential(first: dict[str, str], query: str) -> Credential | None:
+    """The same carriers in the same order as ``auth.find_credential``; None also when a carrier is odd."""
+    scheme, _, value = first.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return Credential(value.strip(), Carrier.BEARER)
+    if "token" in query.lower() or "%" in query:
+        for key, got in parse_qsl(query, keep_blank_values=True):
+            if key == "token":
+                if got:
+                    return Credential(got, Carrier.QUERY)
+                break
+    cookie = first.get("cookie", "")
+    if COOKIE_NAME not in cookie:
+        return None
+    values = [v.strip() for part in cookie.split(";") for k, _, v in [part.strip().partition("=")] if k == COOKIE_NAME]
+    if len(values) != 1 or not _TOKEN.fullmatch(values[0]):
+        return None  # quoted, repeated or malformed: the aiohttp app's cookie parser decides
+    return Credential(values[0], Carrier.COOKIE)
+
+
+def admit(ctx: FastContext, head: Head, peer: str) -> Plan | None:
+    """The plan for a request the front may answer by itself, or None to hand it to the aiohttp app."""
+    method = head.method
+    if method not in ("GET", "HEAD") or not head.target.startswith("/") or not head.target.isascii():
+        return None
+    raw_path, query = split_target(head.target)
+    if "#" in query:
+        return None
+    first = _first(head.headers)
+    host = first.get("host")
+    if not host or "upgrade" in first:
+        return None
+    credential = _credential(first, query)
+    if credential is None:
+        return None
+    principal = authenticate(ctx.tokens, credential)
+    if principal is None:
+        return None  # the aiohttp app answers (401 or a redirect to /login) and counts the failure
+    route = _route(ctx, principal.role, method, raw_path)
+    if route is None:
+        return None
+    forwarded = first.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    proto = "https" if ctx.trust_forwarded_proto and forwarded == "https" else "http"
+    passed = [(n, v) for n, v in head.headers if n.lower() not in _NOT_PASSED]
+    kept_query = strip_token_query(query)
+    return Plan(
+        principal=principal,
+        path=route.path,
+        label=route.label,
+        method=method,
+        target=ctx.base_path + raw_path + (f"?{kept_query}" if kept_query else ""),
+        headers=upstream_header_items(passed, host=host, peer=peer, proto=proto),
+        keep_alive=head.keep_alive,
+    )
+
+
+def _route(ctx: FastContext, role: Role, method: str, raw_path: str) -> _Route | None:
+    """The route when the front may forward ``raw_path`` as it is; None to leave it to the aiohttp app. Cached."""
+    key = (role, method, raw_path)
+    try:
+        return ctx.routes[key]
+    except KeyError:
+        pass
+    route = None
+    path = plain_path(raw_path)  # already canonical, so it is forwarded exactly as sent
+    if path is not None and not (not path.api and len(path.segments) == 1 and path.segments[0] in _OWN_ROUTES):
+        decision = ctx.policy.decide(role, method, path)
+        count = len(path.segments)
+        shape = (count, path.segments[0] if count else None)
+        extra = shape in ctx.extra_shapes or (count, None) in ctx.extra_shapes  # the job routes, for one
+        if decision.allowed and decision.check is None and decision.answer is None and not extra:
+            route = _Route(path, decision.label)
+    if len(ctx.routes) >= _CACHE_SIZE:
+        ctx.routes.clear()  # bounded: random paths cannot grow it without limit
+    ctx.routes[key] = route
+    return route
+
+
+def response_head(
+    status: int,
+    reason: str,
+    headers: Sequence[tuple[bytes, bytes]],
+    *,
+    length: int | None,
+    chunked: bool,
+    keep_alive: bool,
+) -> bytes:
+    """The answer's head for the client: ``headers`` (already filtered), the framing, and
+    ``Connection: close`` when the front closes the connection after this answer."""
+    phrase = reason or (HTTPStatus(status).phrase if status in _KNOWN_STATUS else "")
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, phrase.encode("latin-1"))]
+    lines.extend(b"%s: %s\r\n" % (name, value) for name, value in headers)
+    if length is not None:
+        lines.append(b"Content-Length: %d\r\n" % length)
+    elif chunked:
+        lines.append(b"Transfer-Encoding: chunked\r\n")
+    if not keep_alive:
+        lines.append(b"Connection: close\r\n")
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+def has_body(status: int) -> bool:
+    """Whether an answer with ``status`` carries a body (RFC 9110: not 1xx, 204 or 304)."""
+    return status >= 200 and status not in _NO_BODY_STATUS

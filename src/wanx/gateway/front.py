@@ -1,0 +1,394 @@
+"""The gateway's listening socket: a lean HTTP/1.1 front for plain reads, the aiohttp app for the rest.
+
+Every connection starts here. Each request head is parsed with httptools' C parser; the requests
+``fastpath.admit`` accepts (authenticated GET/HEAD that go straight to ComfyUI: the web page's
+assets, /object_info, /system_stats, ...) are forwarded on the same upstream pool as the aiohttp app
+uses, with the same headers, metrics and audit line, at about a third of aiohttp's server cost. The
+first request it does not accept hands the connection, with every byte read so far, to the aiohttp
+app's own protocol for the rest of the connection's life (docs/gateway.md, Performance).
+``WANX_GATEWAY_FAST_PATH=0`` serves everything with aiohttp alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TextIO, cast
+
+import httptools
+from aiohttp import web
+from yarl import URL
+
+from wanx.gateway import splice
+from wanx.gateway.app import AUDIT_KEY, EXTRA_KEY, ExtraRoute
+from wanx.gateway.audit import AuditLine, write_audit
+from wanx.gateway.fastpath import FastContext, Head, Plan, admit, has_body, response_head
+from wanx.gateway.proxy import SMALL_BODY, SPLICE_MIN, ProxyResult, response_header_items, upstream_failure
+from wanx.gateway.state import POOL_KEY, STATE_KEY, GatewayState
+from wanx.gateway.upstream import UpstreamPool, UpstreamResponse
+
+__all__ = ["GatewayServer", "run_gateway"]
+
+log = logging.getLogger(__name__)
+
+_MAX_HEAD = 64 * 1024  # a head still incomplete at this size goes to aiohttp, which answers 400/431
+_KEEPALIVE_S = 75.0  # aiohttp's default for idle keep-alive connections
+
+
+class _Front:
+    """What all connections share: the app's state, the upstream, the aiohttp protocol factory."""
+
+    def __init__(self, app: web.Application, handler_factory: Callable[[], asyncio.Protocol]) -> None:
+        self.state: GatewayState = app[STATE_KEY]
+        settings = self.state.settings
+        self.base: URL = settings.upstream_url
+        extra_routes: tuple[ExtraRoute, ...] = app[EXTRA_KEY]
+        self.ctx = FastContext.of(
+            self.state.tokens,
+            self.state.policy,
+            extra_routes,
+            trust_forwarded_proto=settings.trust_forwarded_proto,
+            base_path=self.base.raw_path,
+        )
+        self.pool: UpstreamPool = app[POOL_KEY]
+        self.upstream = (self.base.raw_host or "", self.base.port or 80, self.base.scheme == "https")
+        self.audit_stream: TextIO | None = app[AUDIT_KEY].stream
+        self.handler_factory = handler_factory
+        self.enabled = settings.fast_path
+        self.connections: set[FrontProtocol] = set()
+
+
+class FrontProtocol(asyncio.Protocol):
+    """One client connection while the front serves it (until it hands it to aiohttp)."""
+
+    def __init__(self, front: _Front) -> None:
+        self._front = front
+        self._loop = asyncio.get_running_loop()
+        self._parser = httptools.HttpRequestParser(self)
+        self._buf = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self._peer = ""
+        self._task: asyncio.Task[None] | None = None
+        self._drain: asyncio.Future[None] | None = None
+        self._eof = False
+        self._reading_paused = False
+        self._last_active = self._loop.time()
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._complete = False
+        self._keep_alive = False
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = transport.get_extra_info("peername")
+        self._peer = str(peer[0]) if isinstance(peer, tuple | list) and peer else ""
+        if not self._front.enabled:
+            self._hand_off()
+            return
+        self._front.connections.add(self)
+        self._idle_timer = self._loop.call_at(self._last_active + _KEEPALIVE_S, self._check_idle)
+
+    def data_received(self, data: bytes) -> None:
+        self._buf += data
+        if self._task is None:
+            self._next()
+        elif len(self._buf) > _MAX_HEAD and self.transport is not None and not self._reading_paused:
+            self._reading_paused = True  # a client pipelining faster than it reads answers
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        return self._task is not None  # keep the socket open to send the answer in progress
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._front.connections.discard(self)
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_exception(ConnectionResetError("the client closed the connection"))
+        self.transport = None
+
+    def pause_writing(self) -> None:
+        self._drain = self._loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+        self._drain = None
+
+    # httptools callbacks
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self._keep_alive = bool(self._parser.should_keep_alive())
+
+    def on_message_complete(self) -> None:
+        self._complete = True
+
+    # the request loop
+
+    def _next(self) -> None:
+        """Take the next request head from the buffer: answer it here, or hand the connection over."""
+        buf = self._buf
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buf) > _MAX_HEAD or b"\n\n" in buf:
+                self._hand_off()
+            elif self._eof and self.transport is not None:
+                self.transport.close()  # the client stopped sending in the middle of a head
+            return
+        size = end + 4
+        self._url, self._headers, self._complete = b"", [], False
+        try:
+            self._parser.feed_data(bytes(buf[:size]))
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):  # malformed, or an upgrade: aiohttp's turn
+            self._hand_off()
+            return
+        if not self._complete or self._parser.get_http_version() != "1.1":  # a body follows, or HTTP/1.0
+            self._hand_off()
+            return
+        head = Head(
+            method=self._parser.get_method().decode("ascii"),
+            target=self._url.decode("latin-1"),
+            headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in self._headers],
+            keep_alive=self._keep_alive,
+        )
+        plan = admit(self._front.ctx, head, self._peer)
+        if plan is None:
+            self._hand_off()
+            return
+        del buf[:size]
+        self._front.state.metrics.front["fast"] += 1
+        self._task = self._loop.create_task(self._serve(plan))
+
+    def _hand_off(self) -> None:
+        """Give the connection, with the bytes read and not yet answered, to the aiohttp app."""
+        transport = self.transport
+        if transport is None:
+            return
+        self._front.connections.discard(self)
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        self._front.state.metrics.front["handed_off"] += 1
+        handler = self._front.handler_factory()
+        transport.set_protocol(handler)
+        handler.connection_made(transport)
+        data, self._buf = bytes(self._buf), bytearray()
+        if data:
+            handler.data_received(data)
+        if self._eof:
+            handler.eof_received()
+        if self._reading_paused:
+            transport.resume_reading()
+        self.transport = None
+
+    def _check_idle(self) -> None:
+        """Close a keep-alive connection that has not sent a whole request head for a while."""
+        if self.transport is None:
+            return
+        due = self._last_active + _KEEPALIVE_S
+        if self._task is None and self._loop.time() >= due:
+            self.transport.close()
+            return
+        self._idle_timer = self._loop.call_at(max(due, self._loop.time() + 1.0), self._check_idle)
+
+    def _finished(self, plan: Plan) -> None:
+        self._task = None
+        self._last_active = self._loop.time()
+        transport = self.transport
+        if transport is None:
+            return
+        if not plan.keep_alive or transport.is_closing():
+            transport.close()
+            return
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+        if self._buf:
+            self._next()  # a pipelined request
+        elif self._eof:
+            transport.close()
+
+    # one request
+
+    async def _serve(self, plan: Plan) -> None:
+        front = self._front
+        started = time.perf_counter()
+        result = ProxyResult()
+        status = 500
+        try:
+            status = await self._proxy(plan, result)
+        except asyncio.CancelledError:
+            status = result.upstream_status or 499  # the client went away
+        except (TimeoutError, ConnectionError, OSError):
+            status = result.upstream_status or 502
+            if self.transport is not None:
+                self.transport.abort()  # the head is gone: dropping the connection is the only signal left
+        finally:
+            elapsed = time.perf_counter() - started
+            front.state.metrics.observe(plan.label, plan.method, status, elapsed)
+            if front.state.settings.audit:
+                write_audit(
+                    AuditLine(
+                        token=plan.principal.name,
+                        role=plan.principal.role.value,
+                        method=plan.method,
+                        path=plan.path.forward,
+                        status=status,
+                        bytes=result.bytes_out,
+                        bytes_in=0,
+                        duration_ms=round(elapsed * 1000, 2),
+                        remote=self._peer,
+                    ),
+                    stream=front.audit_stream,
+                )
+            self._finished(plan)
+
+    async def _proxy(self, plan: Plan, result: ProxyResult) -> int:
+        """Forward ``plan`` and send the answer; return the status the client got."""
+        front = self._front
+        host, port, tls = front.upstream
+        try:
+            upstream = await front.pool.request(host, port, tls, plan.method, plan.target, plan.headers, None)
+        except (TimeoutError, ConnectionError, OSError) as exc:
+            log.warning(
+                "upstream request failed",
+                extra={"event": "gateway.upstream_error", "upstream": str(front.base), "error": type(exc).__name__},
+            )
+            answer = upstream_failure(front.base, exc)
+            self._write_whole(answer, plan.keep_alive)
+            return answer.status
+        try:
+            result.upstream_status = upstream.status
+            await self._relay(plan, upstream, result)
+            return upstream.status
+        finally:
+            upstream.release()
+
+    async def _relay(self, plan: Plan, upstream: UpstreamResponse, result: ProxyResult) -> None:
+        headers = response_header_items(upstream.headers)
+        length = upstream.content_length
+        status, reason, keep_alive = upstream.status, upstream.reason, plan.keep_alive
+        if plan.method == "HEAD" or not has_body(status):
+            self._write(response_head(status, reason, headers, length=length, chunked=False, keep_alive=keep_alive))
+            return
+        if length is not None and length <= SMALL_BODY:
+            payload = await upstream.read()
+            result.bytes_out = len(payload)
+            head = response_head(status, reason, headers, length=len(payload), chunked=False, keep_alive=keep_alive)
+            self._write(head + payload)
+            return
+        head = response_head(status, reason, headers, length=length, chunked=length is None, keep_alive=keep_alive)
+        if length is not None and length >= SPLICE_MIN and await self._splice(head, upstream, length, result):
+            return
+        self._write(head)
+        async for chunk in upstream.iter_chunks():
+            result.bytes_out += len(chunk)
+            self._write(chunk if length is not None else b"%x\r\n%b\r\n" % (len(chunk), chunk))
+            if self._drain is not None:
+                await self._drain
+        if length is None:
+            self._write(b"0\r\n\r\n")
+
+    async def _splice(self, head: bytes, upstream: UpstreamResponse, length: int, result: ProxyResult) -> bool:
+        """Send a large body socket to socket (splice.py); False when that cannot be done here."""
+        transport = self.transport
+        client_fd = splice.transport_fd(transport)
+        if transport is None or client_fd is None:
+            return False
+        detached = upstream.detach()
+        if detached is None:
+            return False
+        buffered, upstream_fd = detached
+        result.bytes_out = sum(len(chunk) for chunk in buffered)
+        transport.write(head + b"".join(buffered))
+        rest = length - result.bytes_out
+        if await splice.splice_to_transport(
+            upstream_fd, transport, client_fd, rest, read_timeout_s=self._front.pool.read_timeout_s
+        ):
+            result.bytes_out = length
+        return True
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is None:
+            raise ConnectionResetError("the client closed the connection")
+        self.transport.write(data)
+
+    def _write_whole(self, answer: web.Response, keep_alive: bool) -> None:
+        body = answer.body if isinstance(answer.body, bytes) else b""
+        headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in answer.headers.items()]
+        self._write(
+            response_head(answer.status, answer.reason, headers, length=len(body), chunked=False, keep_alive=keep_alive)
+            + body
+        )
+
+
+@dataclass
+class GatewayServer:
+    """The gateway listening on a socket: the front, and behind it the aiohttp app's runner."""
+
+    runner: web.AppRunner
+    server: asyncio.AbstractServer
+    front: _Front
+
+    @classmethod
+    async def start(cls, app: web.Application, host: str, port: int) -> GatewayServer:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()  # runs the app's start-up: the upstream pool, the job service
+        assert runner.server is not None
+        front = _Front(app, runner.server)
+        loop = asyncio.get_running_loop()
+        try:
+            server = await loop.create_server(lambda: FrontProtocol(front), host, port, reuse_address=True)
+        except BaseException:
+            await runner.cleanup()
+            raise
+        return cls(runner, server, front)
+
+    async def close(self) -> None:
+        """Stop listening, drop the front's connections, then shut the aiohttp app down (its cleanup)."""
+        self.server.close()
+        for conn in list(self.front.connections):
+            if conn.transport is not None:
+                conn.transport.close()
+        await self.runner.cleanup()
+
+
+def run_gateway(app: web.Application, host: str, port: int, *, loop: asyncio.AbstractEventLoop) -> None:
+    """Serve ``app`` on ``host:port`` until SIGINT or SIGTERM."""
+
+    async def main() -> None:
+        gateway = await GatewayServer.start(app, host, port)
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await gateway.close()
+
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()

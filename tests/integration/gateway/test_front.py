@@ -1,0 +1,312 @@
+"""The lean front (front.py): it answers plain reads exactly as the aiohttp app would, and hands the rest over.
+
+Each test runs a real gateway (front on, and for comparison front off) in front of a small aiohttp upstream
+on 127.0.0.1 that records what it receives and serves the answer shapes a proxy must frame: small, large,
+larger than the splice threshold, chunked without a length, 204 and 304.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from yarl import URL
+
+from tests.helpers.servers import free_port, run_app, run_gateway_app
+from wanx.gateway import create_app, load_settings
+from wanx.gateway.proxy import SMALL_BODY, SPLICE_MIN
+from wanx.gateway.tokens import Role, add_token
+
+pytestmark = pytest.mark.integration
+
+BIG = SMALL_BODY * 3  # streamed chunk by chunk
+HUGE = SPLICE_MIN + 12345  # socket to socket
+RECORD = web.AppKey("record", list)
+
+
+def _payload(size: int) -> bytes:
+    return bytes(range(256)) * (size // 256) + bytes(size % 256)
+
+
+def _upstream() -> web.Application:
+    app = web.Application()
+    app[RECORD] = []
+
+    @web.middleware
+    async def record(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path != "/__record":
+            request.app[RECORD].append({"target": request.raw_path, "headers": list(request.headers.items())})
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    async def models(request: web.Request) -> web.StreamResponse:
+        """``/api/models/{what}``, a route the user role may read: small, size-N, chunked or status-N."""
+        what = request.match_info["what"]
+        if what == "small":
+            return web.json_response({"ok": True}, headers={"X-Upstream": "yes", "Keep-Alive": "timeout=5"})
+        if what.startswith("size-"):
+            return web.Response(body=_payload(int(what[5:])), content_type="application/octet-stream")
+        if what.startswith("status-"):
+            return web.Response(status=int(what[7:]), headers={"ETag": '"abc"'})
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for part in (b"one,", b"two,", b"three"):
+            await response.write(part)
+        await response.write_eof()
+        return response
+
+    async def log(request: web.Request) -> web.Response:
+        return web.json_response(request.app[RECORD])
+
+    app.middlewares.append(record)
+    app.router.add_get("/api/models/{what}", models)
+    app.router.add_get("/__record", log)
+    return app
+
+
+@dataclass
+class Pair:
+    """The same upstream behind two gateways: ``fast`` (the front on) and ``plain`` (aiohttp only)."""
+
+    upstream: str
+    fast: str
+    plain: str
+    admin: str
+    user: str
+    audit: io.StringIO
+
+    def record(self) -> list[dict[str, Any]]:
+        with socket.create_connection(("127.0.0.1", URL(self.upstream).port or 80)) as sock:
+            sock.sendall(b"GET /__record HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = _read_all(sock)
+        return list(json.loads(data.partition(b"\r\n\r\n")[2]))
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(1 << 20):
+        data += chunk
+    return data
+
+
+@contextlib.contextmanager
+def _pair(tmp: Path, upstream: str | None = None) -> Iterator[Pair]:
+    tokens = tmp / "tokens.json"
+    admin = add_token(tokens, name="ops", role=Role.ADMIN)
+    user = add_token(tokens, name="alice", role=Role.USER)
+    audit = io.StringIO()
+    with contextlib.ExitStack() as stack:
+        base = upstream or stack.enter_context(run_app(_upstream))
+        gateways = []
+        for fast in (True, False):
+            settings = load_settings({}, upstream=base, tokens_file=tokens, fast_path=fast)
+            stream = audit if fast else io.StringIO()
+            gateways.append(
+                stack.enter_context(run_gateway_app(lambda s=settings, a=stream: create_app(s, audit_stream=a)))
+            )
+        yield Pair(base, gateways[0], gateways[1], admin, user, audit)
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[Pair]:
+    with _pair(tmp_path) as p:
+        yield p
+
+
+async def _metrics(base: str, admin: str) -> str:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(base + "/metrics", headers={"Authorization": f"Bearer {admin}"}) as r,
+    ):
+        return await r.text()
+
+
+def _front_count(metrics: str, kind: str) -> int:
+    for line in metrics.splitlines():
+        if line.startswith(f'wanx_gateway_front_total{{kind="{kind}"}}'):
+            return int(line.split()[-1])
+    return 0
+
+
+def _exchange(base: str, raw: bytes) -> bytes:
+    """Send ``raw`` (one or more requests, the last with Connection: close) and read until the server closes."""
+    url = URL(base)
+    with socket.create_connection((url.host, url.port), timeout=10) as sock:
+        sock.sendall(raw)
+        return _read_all(sock)
+
+
+def _split_answers(data: bytes, head_at: int | None = None) -> list[tuple[int, dict[str, str], bytes]]:
+    """Parse back-to-back HTTP/1.1 answers (Content-Length or chunked framing); answer ``head_at`` is to a HEAD."""
+    out: list[tuple[int, dict[str, str], bytes]] = []
+    while data:
+        head, _, data = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        if len(out) == head_at:
+            body = b""
+        elif headers.get("transfer-encoding") == "chunked":
+            body = b""
+            while True:
+                size_line, _, data = data.partition(b"\r\n")
+                size = int(size_line, 16)
+                body, data = body + data[:size], data[size + 2 :]
+                if size == 0:
+                    break
+        else:
+            size = int(headers.get("content-length", "0"))
+            body, data = data[:size], data[size:]
+        out.append((int(lines[0].split()[1]), headers, body))
+    return out
+
+
+def _get(path: str, token: str, *, close: bool = False, extra: str = "", method: str = "GET") -> bytes:
+    connection = "Connection: close\r\n" if close else ""
+    head = f"{method} {path} HTTP/1.1\r\nHost: gw.example\r\nAuthorization: Bearer {token}\r\n"
+    return f"{head}{extra}{connection}\r\n".encode()
+
+
+UPSTREAM_HEADERS_SEEN = (
+    "host",
+    "origin",
+    "cookie",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-kept",
+)
+
+
+async def test_upstream_receives_the_same_request_either_way(pair: Pair) -> None:
+    extra = (
+        "Origin: http://gw.example\r\nCookie: theme=dark; wanx_session=nope; lang=en\r\n"
+        "X-Forwarded-For: 10.0.0.9\r\nX-Kept: 1\r\nX-Dropped: 2\r\nConnection: X-Dropped\r\n"
+    )
+    target = "/api/models/small?filename=my%20clip+1%26.png&token=" + pair.user + "&type=output"
+    seen = []
+    for base in (pair.fast, pair.plain):
+        before = len(pair.record())
+        raw = _get(target, pair.user, extra=extra) + _get("/api/models/small", pair.user, close=True)
+        answers = _split_answers(await asyncio.to_thread(_exchange, base, raw))
+        assert [a[0] for a in answers] == [200, 200]
+        assert answers[0][1]["x-upstream"] == "yes" and "keep-alive" not in answers[0][1]
+        assert json.loads(answers[0][2]) == {"ok": True}
+        first = pair.record()[before]
+        headers = {k.lower(): v for k, v in first["headers"]}
+        assert "authorization" not in headers and "x-dropped" not in headers
+        seen.append((first["target"], {k: headers.get(k) for k in UPSTREAM_HEADERS_SEEN}))
+    assert seen[0] == seen[1]
+    target_seen, headers_seen = seen[0]
+    assert target_seen == "/api/models/small?filename=my%20clip+1%26.png&type=output"  # exact bytes, no token
+    assert headers_seen["cookie"] == "theme=dark; lang=en"
+    assert headers_seen["x-forwarded-for"] == "10.0.0.9, 127.0.0.1"
+    assert headers_seen["origin"] == "http://gw.example"
+    assert _front_count(await _metrics(pair.fast, pair.admin), "fast") >= 2
+    assert _front_count(await _metrics(pair.plain, pair.admin), "fast") == 0
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/models/small", f"/api/models/size-{BIG}", f"/api/models/size-{HUGE}", "/api/models/chunked"]
+)
+async def test_bodies_are_framed_and_complete(pair: Pair, path: str) -> None:
+    expected = {"/api/models/small": b'{"ok": true}', "/api/models/chunked": b"one,two,three"}.get(path)
+    if expected is None:
+        expected = _payload(int(path.rsplit("-", 1)[1]))
+    for base in (pair.fast, pair.plain):
+        raw = _get(path, pair.admin) + _get(path, pair.admin, method="HEAD") + _get(path, pair.admin, close=True)
+        answers = _split_answers(await asyncio.to_thread(_exchange, base, raw), head_at=1)
+        assert len(answers) == 3, base
+        (s1, _, body1), (s2, _, body2), (s3, _, body3) = answers
+        assert (s1, s2, s3) == (200, 200, 200)
+        assert body1 == expected and body3 == expected and body2 == b""
+
+
+@pytest.mark.parametrize("code", [204, 304])
+async def test_answers_without_a_body(pair: Pair, code: int) -> None:
+    raw = _get(f"/api/models/status-{code}", pair.user) + _get("/api/models/small", pair.user, close=True)
+    data = await asyncio.to_thread(_exchange, pair.fast, raw)
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {code} ".encode())
+    assert b"transfer-encoding" not in head.lower()
+    assert rest.startswith(b"HTTP/1.1 200 ")  # the next answer follows at once: no body was framed
+
+
+async def test_the_rest_goes_to_aiohttp_on_the_same_connection(pair: Pair) -> None:
+    raw = (
+        _get("/api/models/small", pair.user)  # fast
+        + b"GET /api/models/small HTTP/1.1\r\nHost: gw.example\r\n\r\n"  # no credentials: aiohttp answers 401
+        + _get("/api/models/small", pair.user)  # aiohttp from now on, same answer as the front's
+        + b"POST /api/models/small HTTP/1.1\r\nHost: gw.example\r\nContent-Length: 2\r\n"
+        + f"Authorization: Bearer {pair.user}\r\nConnection: close\r\n\r\n{{}}".encode()
+    )
+    before = await _metrics(pair.fast, pair.admin)
+    answers = _split_answers(await asyncio.to_thread(_exchange, pair.fast, raw))
+    assert [a[0] for a in answers] == [200, 401, 200, 403]
+    assert answers[1][1]["www-authenticate"].startswith("Bearer")
+    assert answers[0][2] == answers[2][2]
+    after = await _metrics(pair.fast, pair.admin)
+    assert _front_count(after, "handed_off") == _front_count(before, "handed_off") + 2  # this one, and /metrics
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "GET /api/models/small HTTP/1.0\r\nHost: gw\r\nAuthorization: Bearer {t}\r\n\r\n",
+        "GET /api//models/small HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {t}\r\nConnection: close\r\n\r\n",
+        'GET /api/models/small HTTP/1.1\r\nHost: gw\r\nCookie: wanx_session="{t}"\r\nConnection: close\r\n\r\n',
+        "GET /api/models/small HTTP/1.1\nHost: gw\nAuthorization: Bearer {t}\nConnection: close\n\n",
+        "GET /api/models/small HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {t}\r\nUpgrade: h2c\r\n"
+        "Connection: close\r\n\r\n",
+    ],
+    ids=["http10", "double-slash", "quoted-cookie", "bare-lf", "upgrade"],
+)
+async def test_odd_requests_are_handed_over_and_answered(pair: Pair, raw: str) -> None:
+    before = _front_count(await _metrics(pair.fast, pair.admin), "handed_off")
+    data = await asyncio.to_thread(_exchange, pair.fast, raw.format(t=pair.user).encode())
+    assert data.startswith((b"HTTP/1.1 ", b"HTTP/1.0 ")), data[:80]
+    assert _front_count(await _metrics(pair.fast, pair.admin), "handed_off") >= before + 2
+
+
+async def test_audit_line_and_metrics_of_a_fast_request(pair: Pair) -> None:
+    await asyncio.to_thread(_exchange, pair.fast, _get(f"/api/models/size-{BIG}?token=x", pair.user, close=True))
+    lines = [json.loads(line) for line in pair.audit.getvalue().splitlines()]
+    line = next(x for x in lines if x["path"] == f"/api/models/size-{BIG}")
+    assert (line["token"], line["role"], line["method"], line["status"]) == ("alice", "user", "GET", 200)
+    assert line["bytes"] == BIG and line["remote"] == "127.0.0.1"
+    assert pair.user not in pair.audit.getvalue()
+    assert 'wanx_gateway_requests_total{route="/models/{folder}",method="GET",status="200"}' in await _metrics(
+        pair.fast, pair.admin
+    )  # the policy's label, as with aiohttp
+
+
+async def test_upstream_down_gets_503_json(tmp_path: Path) -> None:
+    with _pair(tmp_path, upstream=f"http://127.0.0.1:{free_port()}") as p:
+        answers = _split_answers(
+            await asyncio.to_thread(_exchange, p.fast, _get("/api/models/small", p.user, close=True))
+        )
+    (status, headers, body) = answers[0]
+    assert status == 503 and headers["retry-after"] == "5"
+    assert json.loads(body)["error"]["code"] == "upstream_unavailable"
+
+
+async def test_client_gone_mid_answer_leaves_the_gateway_serving(pair: Pair) -> None:
+    url = URL(pair.fast)
+    for path in (f"/api/models/size-{BIG}", f"/api/models/size-{HUGE}"):
+        with socket.create_connection((url.host, url.port)) as sock:
+            sock.sendall(_get(path, pair.user))
+            sock.recv(1000)
+    answers = _split_answers(
+        await asyncio.to_thread(_exchange, pair.fast, _get("/api/models/small", pair.user, close=True))
+    )
+    assert answers[0][0] == 200
