@@ -151,6 +151,7 @@ def main() -> int:
                     lambda: wrk_rps(direct + path, seconds=args.seconds, connections=args.connections, headers={}),
                     lambda: wrk_rps(through + path, seconds=args.seconds, connections=args.connections, headers=auth),
                 )
+                print("  direct runs:", " ".join(f"{x or 0:.0f}" for x in d), " through runs:", " ".join(f"{x or 0:.0f}" for x in t))
                 rps_direct, rps_through = max(x or 0.0 for x in d), max(x or 0.0 for x in t)
                 results["small"] = rps_through / rps_direct
                 print(

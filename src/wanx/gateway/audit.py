@@ -10,7 +10,15 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import TextIO
 
-__all__ = ["AuditLine", "AuditSink", "flush_periodically", "format_audit", "write_audit"]
+__all__ = [
+    "AuditLine",
+    "AuditSink",
+    "fixed_fields",
+    "flush_periodically",
+    "format_audit",
+    "format_fast",
+    "write_audit",
+]
 
 
 @dataclass(slots=True)  # not frozen: frozen instances cost three times as much to build, once per request
@@ -66,6 +74,21 @@ def format_audit(line: AuditLine, *, now: datetime | None = None) -> str:
         f'"method": {_str(line.method)}, "path": {_str(line.path)}, "status": {line.status:d}, '
         f'"bytes": {line.bytes:d}, "bytes_in": {line.bytes_in:d}, "duration_ms": {float(line.duration_ms)!r}, '
         f'"remote": {_str(line.remote)}, "prompt_id": {_str(line.prompt_id)}, "reason": {_str(line.reason)}}}\n'
+    )
+
+
+def fixed_fields(token: str | None, role: str | None, method: str, path: str) -> str:
+    """The part of a line that one caller asking for one path repeats: for ``format_fast``."""
+    return f'"token": {_str(token)}, "role": {_str(role)}, "method": {_str(method)}, "path": {_str(path)}, '
+
+
+def format_fast(fixed: str, status: int, bytes_out: int, duration_ms: float, remote: str | None) -> str:
+    """``format_audit`` for a line without bytes in, prompt id or reason, from ``fixed_fields`` (the lean front's
+    hot path; the unit test holds it to ``format_audit``)."""
+    return (
+        f'{{"ts": "{_clock.now()}", "event": "gateway.request", {fixed}"status": {status:d}, "bytes": {bytes_out:d}, '
+        f'"bytes_in": 0, "duration_ms": {float(duration_ms)!r}, "remote": {_str(remote)}, "prompt_id": null, '
+        '"reason": null}\n'
     )
 
 

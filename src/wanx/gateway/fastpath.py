@@ -17,12 +17,12 @@ from urllib.parse import parse_qsl
 
 from wanx.gateway.app import ExtraRoute
 from wanx.gateway.auth import COOKIE_NAME, Carrier, Credential, Principal, authenticate
-from wanx.gateway.paths import CanonicalPath, plain_path, split_target, strip_token_query
+from wanx.gateway.paths import CanonicalPath, plain_path, strip_token_query
 from wanx.gateway.policy import Policy
 from wanx.gateway.proxy import upstream_header_items
 from wanx.gateway.tokens import Role, TokenSet
 
-__all__ = ["FastContext", "Head", "Plan", "admit", "has_body", "response_head"]
+__all__ = ["FastContext", "Head", "LastCaller", "Plan", "admit", "has_body", "response_head"]
 
 _OWN_ROUTES = frozenset({"healthz", "readyz", "login", "logout", "metrics"})  # answered by the gateway itself
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")  # what 'wanx token new' makes (url-safe base64)
@@ -67,13 +67,39 @@ class FastContext:
 
 
 @dataclass(slots=True)
+class LastCaller:
+    """Who the last credential on one connection was: keep-alive clients send the same one every time, and
+    while the token set is the same generation the answer is too (a revocation starts a new generation)."""
+
+    credential: Credential | None = None
+    principal: Principal | None = None
+    generation: int = -1
+
+    def principal_for(self, tokens: TokenSet, credential: Credential) -> Principal | None:
+        generation = tokens.current_generation()
+        if credential == self.credential and generation == self.generation:
+            return self.principal
+        principal = authenticate(tokens, credential)
+        if principal is not None:
+            self.credential, self.principal, self.generation = credential, principal, generation
+        return principal
+
+
+@dataclass(slots=True)
 class Head:
-    """A parsed request head: the method, the target and headers exactly as sent (latin-1)."""
+    """A parsed request head: the method, the target and headers exactly as sent (latin-1), and the first
+    value of each header by lower-case name."""
 
     method: str
     target: str
     headers: Sequence[tuple[str, str]]
     keep_alive: bool
+    first: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.first:
+            for name, value in self.headers:
+                self.first.setdefault(name.lower(), value)
 
 
 @dataclass(slots=True)
@@ -87,13 +113,6 @@ class Plan:
     target: str
     headers: list[tuple[str, str]]
     keep_alive: bool
-
-
-def _first(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
-    first: dict[str, str] = {}
-    for name, value in headers:
-        first.setdefault(name.lower(), value)
-    return first
 
 
 def _credential(first: dict[str, str], query: str) -> Credential | None:
@@ -116,30 +135,30 @@ def _credential(first: dict[str, str], query: str) -> Credential | None:
     return Credential(values[0], Carrier.COOKIE)
 
 
-def admit(ctx: FastContext, head: Head, peer: str) -> Plan | None:
+def admit(ctx: FastContext, head: Head, peer: str, caller: LastCaller) -> Plan | None:
     """The plan for a request the front may answer by itself, or None to hand it to the aiohttp app."""
     method = head.method
     if method not in ("GET", "HEAD") or not head.target.startswith("/") or not head.target.isascii():
         return None
-    raw_path, query = split_target(head.target)
+    raw_path, _, query = head.target.partition("?")
     if "#" in query:
         return None
-    first = _first(head.headers)
+    first = head.first
     host = first.get("host")
     if not host or "upgrade" in first:
         return None
     credential = _credential(first, query)
     if credential is None:
         return None
-    principal = authenticate(ctx.tokens, credential)
+    principal = caller.principal_for(ctx.tokens, credential)
     if principal is None:
         return None  # the aiohttp app answers (401 or a redirect to /login) and counts the failure
     route = _route(ctx, principal.role, method, raw_path)
     if route is None:
         return None
-    forwarded = first.get("x-forwarded-proto", "").split(",")[0].strip().lower()
-    proto = "https" if ctx.trust_forwarded_proto and forwarded == "https" else "http"
-    passed = [(n, v) for n, v in head.headers if n.lower() not in _NOT_PASSED]
+    proto = "http"
+    if ctx.trust_forwarded_proto and first.get("x-forwarded-proto", "").split(",")[0].strip().lower() == "https":
+        proto = "https"
     kept_query = strip_token_query(query)
     return Plan(
         principal=principal,
@@ -147,7 +166,7 @@ def admit(ctx: FastContext, head: Head, peer: str) -> Plan | None:
         label=route.label,
         method=method,
         target=ctx.base_path + raw_path + (f"?{kept_query}" if kept_query else ""),
-        headers=upstream_header_items(passed, host=host, peer=peer, proto=proto),
+        headers=upstream_header_items(head.headers, host=host, peer=peer, proto=proto, drop=_NOT_PASSED),
         keep_alive=head.keep_alive,
     )
 
@@ -175,27 +194,17 @@ def _route(ctx: FastContext, role: Role, method: str, raw_path: str) -> _Route |
 
 
 def response_head(
-    status: int,
-    reason: str,
-    headers: Sequence[tuple[bytes, bytes]],
-    *,
-    length: int | None,
-    chunked: bool,
-    keep_alive: bool,
+    status: int, reason: bytes, header_lines: bytes, *, length: int | None, chunked: bool, keep_alive: bool
 ) -> bytes:
-    """The answer's head for the client: ``headers`` (already filtered), the framing, and
-    ``Connection: close`` when the front closes the connection after this answer."""
-    phrase = reason or (HTTPStatus(status).phrase if status in _KNOWN_STATUS else "")
-    lines = [b"HTTP/1.1 %d %s\r\n" % (status, phrase.encode("latin-1"))]
-    lines.extend(b"%s: %s\r\n" % (name, value) for name, value in headers)
-    if length is not None:
-        lines.append(b"Content-Length: %d\r\n" % length)
-    elif chunked:
-        lines.append(b"Transfer-Encoding: chunked\r\n")
-    if not keep_alive:
-        lines.append(b"Connection: close\r\n")
-    lines.append(b"\r\n")
-    return b"".join(lines)
+    """The answer's head for the client: ``header_lines`` (already filtered, each ending in CRLF), the
+    framing, and ``Connection: close`` when the front closes the connection after this answer."""
+    if not reason and status in _KNOWN_STATUS:
+        reason = HTTPStatus(status).phrase.encode("latin-1")
+    framing = b"Content-Length: %d\r\n" % length if length is not None else b""
+    if chunked and length is None:
+        framing = b"Transfer-Encoding: chunked\r\n"
+    close = b"" if keep_alive else b"Connection: close\r\n"
+    return b"HTTP/1.1 %d %s\r\n%b%b%b\r\n" % (status, reason, header_lines, framing, close)
 
 
 def has_body(status: int) -> bool:

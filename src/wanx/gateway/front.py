@@ -16,6 +16,7 @@ import contextlib
 import logging
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,11 +28,13 @@ from yarl import URL
 
 from wanx.gateway import splice
 from wanx.gateway.app import AUDIT_KEY, EXTRA_KEY, ExtraRoute
-from wanx.gateway.audit import AuditLine, write_audit
-from wanx.gateway.fastpath import FastContext, Head, Plan, admit, has_body, response_head
-from wanx.gateway.proxy import SMALL_BODY, SPLICE_MIN, ProxyResult, response_header_items, upstream_failure
+from wanx.gateway.audit import fixed_fields, format_fast
+from wanx.gateway.auth import Principal
+from wanx.gateway.fastpath import FastContext, Head, LastCaller, Plan, admit, has_body, response_head
+from wanx.gateway.paths import CanonicalPath
+from wanx.gateway.proxy import SMALL_BODY, SPLICE_MIN, ProxyResult, response_header_block, upstream_failure
 from wanx.gateway.state import POOL_KEY, STATE_KEY, GatewayState
-from wanx.gateway.upstream import UpstreamPool, UpstreamResponse
+from wanx.gateway.upstream import UpstreamConnection, UpstreamPool, UpstreamResponse, request_head
 
 __all__ = ["GatewayServer", "run_gateway"]
 
@@ -74,14 +77,23 @@ class FrontProtocol(asyncio.Protocol):
         self._buf = bytearray()
         self.transport: asyncio.Transport | None = None
         self._peer = ""
-        self._task: asyncio.Task[None] | None = None
+        self._plan: Plan | None = None  # the request being answered
+        self._started = 0.0
+        self._conn: UpstreamConnection | None = None  # its upstream exchange, while it runs on callbacks
+        self._task: asyncio.Task[None] | None = None  # or its task (connecting, streaming)
         self._drain: asyncio.Future[None] | None = None
+        self._next_on_resume = False
+        self._caller = LastCaller()
+        self._audit_key: tuple[Principal, str, CanonicalPath] | None = None
+        self._audit_fixed = ""
+
         self._eof = False
         self._reading_paused = False
         self._last_active = self._loop.time()
         self._idle_timer: asyncio.TimerHandle | None = None
         self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
+        self._headers: list[tuple[str, str]] = []
+        self._first: dict[str, str] = {}
         self._complete = False
         self._keep_alive = False
 
@@ -103,7 +115,7 @@ class FrontProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buf += data
-        if self._task is None:
+        if self._plan is None:
             self._next()
         elif len(self._buf) > _MAX_HEAD and self.transport is not None and not self._reading_paused:
             self._reading_paused = True  # a client pipelining faster than it reads answers
@@ -111,17 +123,20 @@ class FrontProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self._eof = True
-        return self._task is not None  # keep the socket open to send the answer in progress
+        return self._plan is not None  # keep the socket open to send the answer in progress
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._front.connections.discard(self)
+        self.transport = None
         if self._idle_timer is not None:
             self._idle_timer.cancel()
         if self._task is not None:
             self._task.cancel()
-        if self._drain is not None and not self._drain.done():
-            self._drain.set_exception(ConnectionResetError("the client closed the connection"))
-        self.transport = None
+        if self._conn is not None and self._plan is not None:  # gone while its answer was on the way
+            self._conn.abandon()
+            self._conn = None
+            self._record(self._plan, 499, 0)
+        self.resume_writing()  # wakes a writer, which then finds the transport gone
 
     def pause_writing(self) -> None:
         self._drain = self._loop.create_future()
@@ -130,6 +145,9 @@ class FrontProtocol(asyncio.Protocol):
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
         self._drain = None
+        if self._next_on_resume and self.transport is not None:
+            self._next_on_resume = False
+            self._next()
 
     # httptools callbacks
 
@@ -137,7 +155,9 @@ class FrontProtocol(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name, value))
+        text = name.decode("latin-1")
+        self._headers.append((text, value.decode("latin-1")))
+        self._first.setdefault(text.lower(), self._headers[-1][1])
 
     def on_headers_complete(self) -> None:
         self._keep_alive = bool(self._parser.should_keep_alive())
@@ -158,7 +178,7 @@ class FrontProtocol(asyncio.Protocol):
                 self.transport.close()  # the client stopped sending in the middle of a head
             return
         size = end + 4
-        self._url, self._headers, self._complete = b"", [], False
+        self._url, self._headers, self._first, self._complete = b"", [], {}, False
         try:
             self._parser.feed_data(bytes(buf[:size]))
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):  # malformed, or an upgrade: aiohttp's turn
@@ -170,16 +190,17 @@ class FrontProtocol(asyncio.Protocol):
         head = Head(
             method=self._parser.get_method().decode("ascii"),
             target=self._url.decode("latin-1"),
-            headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in self._headers],
+            headers=self._headers,
             keep_alive=self._keep_alive,
+            first=self._first,
         )
-        plan = admit(self._front.ctx, head, self._peer)
+        plan = admit(self._front.ctx, head, self._peer, self._caller)
         if plan is None:
             self._hand_off()
             return
         del buf[:size]
         self._front.state.metrics.front["fast"] += 1
-        self._task = self._loop.create_task(self._serve(plan))
+        self._start(plan)
 
     def _hand_off(self) -> None:
         """Give the connection, with the bytes read and not yet answered, to the aiohttp app."""
@@ -207,16 +228,17 @@ class FrontProtocol(asyncio.Protocol):
         if self.transport is None:
             return
         due = self._last_active + _KEEPALIVE_S
-        if self._task is None and self._loop.time() >= due:
+        if self._plan is None and self._loop.time() >= due:
             self.transport.close()
             return
         self._idle_timer = self._loop.call_at(max(due, self._loop.time() + 1.0), self._check_idle)
 
-    def _finished(self, plan: Plan) -> None:
-        self._task = None
+    def _finished(self) -> None:
+        """The answer is out: next request (pipelined), or wait for one, or close."""
+        plan, self._plan, self._task = self._plan, None, None
         self._last_active = self._loop.time()
         transport = self.transport
-        if transport is None:
+        if transport is None or plan is None:
             return
         if not plan.keep_alive or transport.is_closing():
             transport.close()
@@ -224,16 +246,71 @@ class FrontProtocol(asyncio.Protocol):
         if self._reading_paused:
             self._reading_paused = False
             transport.resume_reading()
-        if self._buf:
+        if self._drain is not None:  # the client is not reading its answers: wait before taking more
+            self._next_on_resume = True
+        elif self._buf:
             self._next()  # a pipelined request
         elif self._eof:
             transport.close()
 
+    def _record(self, plan: Plan, status: int, bytes_out: int) -> None:
+        """Metrics and the audit line, as the aiohttp app writes them."""
+        front = self._front
+        elapsed = time.perf_counter() - self._started
+        front.state.metrics.observe(plan.label, plan.method, status, elapsed)
+        if front.state.settings.audit:
+            key = (plan.principal, plan.method, plan.path)
+            if key != self._audit_key:
+                name, role = plan.principal.name, plan.principal.role.value
+                self._audit_key, self._audit_fixed = key, fixed_fields(name, role, plan.method, plan.path.forward)
+            line = format_fast(self._audit_fixed, status, bytes_out, round(elapsed * 1000, 2), self._peer)
+            (front.audit_stream or sys.stdout).write(line)
+
     # one request
 
-    async def _serve(self, plan: Plan) -> None:
+    def _start(self, plan: Plan) -> None:
+        """Forward ``plan`` on an idle upstream connection, on callbacks; without one, in a task (connect)."""
         front = self._front
-        started = time.perf_counter()
+        self._plan, self._started = plan, time.perf_counter()
+        conn = front.pool.take(front.upstream)
+        if conn is None:
+            self._task = self._loop.create_task(self._serve(plan))
+            return
+        self._conn = conn
+        head = request_head(plan.method, plan.target, plan.headers)
+        conn.start(
+            head, self._on_upstream, front.pool.read_timeout_s, head_only=plan.method == "HEAD", small=SMALL_BODY
+        )
+
+    def _on_upstream(self) -> None:
+        """The callback exchange is over (answer in, or large, or failed): answer now, or go on in a task."""
+        conn, plan, front = self._conn, self._plan, self._front
+        self._conn = None
+        if conn is None or plan is None:
+            return
+        if conn.error is not None and not conn.received:  # an idle connection the upstream had dropped
+            self._task = self._loop.create_task(self._serve(plan))  # which connects afresh
+            return
+        if conn.error is not None:
+            status = self._answer_failure(plan, conn.error)
+            self._record(plan, status, 0)
+            self._finished()
+            return
+        upstream = UpstreamResponse(front.pool, front.upstream, conn, head_only=plan.method == "HEAD")
+        result = ProxyResult(upstream_status=upstream.status)
+        try:
+            done = self._answer_whole(plan, upstream, result)
+        except ConnectionError:
+            done = True
+        if not done:
+            self._task = self._loop.create_task(self._stream(plan, upstream))
+            return
+        upstream.release()
+        self._record(plan, upstream.status, result.bytes_out)
+        self._finished()
+
+    async def _serve(self, plan: Plan) -> None:
+        """The task flavour: connect (or retry), then answer."""
         result = ProxyResult()
         status = 500
         try:
@@ -245,24 +322,23 @@ class FrontProtocol(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.abort()  # the head is gone: dropping the connection is the only signal left
         finally:
-            elapsed = time.perf_counter() - started
-            front.state.metrics.observe(plan.label, plan.method, status, elapsed)
-            if front.state.settings.audit:
-                write_audit(
-                    AuditLine(
-                        token=plan.principal.name,
-                        role=plan.principal.role.value,
-                        method=plan.method,
-                        path=plan.path.forward,
-                        status=status,
-                        bytes=result.bytes_out,
-                        bytes_in=0,
-                        duration_ms=round(elapsed * 1000, 2),
-                        remote=self._peer,
-                    ),
-                    stream=front.audit_stream,
-                )
-            self._finished(plan)
+            self._record(plan, status, result.bytes_out)
+            self._finished()
+
+    async def _stream(self, plan: Plan, upstream: UpstreamResponse) -> None:
+        """Answer a large or unframed body that the callback exchange could not take whole."""
+        result = ProxyResult(upstream_status=upstream.status)
+        try:
+            await self._relay(plan, upstream, result)
+        except asyncio.CancelledError:
+            pass  # the client went away
+        except (TimeoutError, ConnectionError, OSError):
+            if self.transport is not None:
+                self.transport.abort()
+        finally:
+            upstream.release()
+            self._record(plan, upstream.status, result.bytes_out)
+            self._finished()
 
     async def _proxy(self, plan: Plan, result: ProxyResult) -> int:
         """Forward ``plan`` and send the answer; return the status the client got."""
@@ -271,13 +347,7 @@ class FrontProtocol(asyncio.Protocol):
         try:
             upstream = await front.pool.request(host, port, tls, plan.method, plan.target, plan.headers, None)
         except (TimeoutError, ConnectionError, OSError) as exc:
-            log.warning(
-                "upstream request failed",
-                extra={"event": "gateway.upstream_error", "upstream": str(front.base), "error": type(exc).__name__},
-            )
-            answer = upstream_failure(front.base, exc)
-            self._write_whole(answer, plan.keep_alive)
-            return answer.status
+            return self._answer_failure(plan, exc)
         try:
             result.upstream_status = upstream.status
             await self._relay(plan, upstream, result)
@@ -285,20 +355,63 @@ class FrontProtocol(asyncio.Protocol):
         finally:
             upstream.release()
 
-    async def _relay(self, plan: Plan, upstream: UpstreamResponse, result: ProxyResult) -> None:
-        headers = response_header_items(upstream.headers)
-        length = upstream.content_length
-        status, reason, keep_alive = upstream.status, upstream.reason, plan.keep_alive
+    def _answer_failure(self, plan: Plan, exc: BaseException) -> int:
+        front = self._front
+        log.warning(
+            "upstream request failed",
+            extra={"event": "gateway.upstream_error", "upstream": str(front.base), "error": type(exc).__name__},
+        )
+        answer = upstream_failure(front.base, exc)
+        body = answer.body if isinstance(answer.body, bytes) else b""
+        lines = "".join(f"{name}: {value}\r\n" for name, value in answer.headers.items()).encode("latin-1")
+        head = response_head(
+            answer.status,
+            answer.reason.encode("latin-1"),
+            lines,
+            length=len(body),
+            chunked=False,
+            keep_alive=plan.keep_alive,
+        )
+        with contextlib.suppress(ConnectionError):
+            self._write(head + body)
+        return answer.status
+
+    def _answer_whole(self, plan: Plan, upstream: UpstreamResponse, result: ProxyResult) -> bool:
+        """Answers that need no waiting: bodiless ones, and small bodies already in; False for the rest."""
+        status, length = upstream.status, upstream.content_length
         if plan.method == "HEAD" or not has_body(status):
-            self._write(response_head(status, reason, headers, length=length, chunked=False, keep_alive=keep_alive))
+            lines = response_header_block(upstream)
+            reason = upstream.reason_raw
+            self._write(response_head(status, reason, lines, length=length, chunked=False, keep_alive=plan.keep_alive))
+            return True
+        if upstream.complete and length is not None and length <= SMALL_BODY:
+            self._write_small(plan, upstream, upstream.take_body(), result)
+            return True
+        return False
+
+    def _write_small(self, plan: Plan, upstream: UpstreamResponse, payload: bytes, result: ProxyResult) -> None:
+        result.bytes_out = len(payload)
+        lines = response_header_block(upstream)
+        head = response_head(
+            upstream.status, upstream.reason_raw, lines, length=len(payload), chunked=False, keep_alive=plan.keep_alive
+        )
+        self._write(head + payload)
+
+    async def _relay(self, plan: Plan, upstream: UpstreamResponse, result: ProxyResult) -> None:
+        if self._answer_whole(plan, upstream, result):
             return
+        length = upstream.content_length
         if length is not None and length <= SMALL_BODY:
-            payload = await upstream.read()
-            result.bytes_out = len(payload)
-            head = response_head(status, reason, headers, length=len(payload), chunked=False, keep_alive=keep_alive)
-            self._write(head + payload)
+            self._write_small(plan, upstream, await upstream.read(), result)
             return
-        head = response_head(status, reason, headers, length=length, chunked=length is None, keep_alive=keep_alive)
+        head = response_head(
+            upstream.status,
+            upstream.reason_raw,
+            response_header_block(upstream),
+            length=length,
+            chunked=length is None,
+            keep_alive=plan.keep_alive,
+        )
         if length is not None and length >= SPLICE_MIN and await self._splice(head, upstream, length, result):
             return
         self._write(head)
@@ -333,14 +446,6 @@ class FrontProtocol(asyncio.Protocol):
         if self.transport is None:
             raise ConnectionResetError("the client closed the connection")
         self.transport.write(data)
-
-    def _write_whole(self, answer: web.Response, keep_alive: bool) -> None:
-        body = answer.body if isinstance(answer.body, bytes) else b""
-        headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in answer.headers.items()]
-        self._write(
-            response_head(answer.status, answer.reason, headers, length=len(body), chunked=False, keep_alive=keep_alive)
-            + body
-        )
 
 
 @dataclass

@@ -19,7 +19,7 @@ from yarl import URL
 from wanx.gateway import splice
 from wanx.gateway.auth import COOKIE_NAME
 from wanx.gateway.responses import error_response
-from wanx.gateway.upstream import UpstreamConnectError, UpstreamPool, UpstreamResponse
+from wanx.gateway.upstream import HOP_BY_HOP, UpstreamConnectError, UpstreamPool, UpstreamResponse
 
 __all__ = [
     "SPLICED_KEY",
@@ -30,6 +30,7 @@ __all__ = [
     "proxy_http",
     "relay_download",
     "relay_websocket",
+    "response_header_block",
     "response_header_items",
     "upstream_failure",
     "upstream_header_items",
@@ -42,19 +43,7 @@ CHUNK_OUT = 1 << 20
 SMALL_BODY = 256 * 1024  # answers this small are read whole and sent in one write
 SPLICE_MIN = 4 << 20  # answers this large go socket to socket (splice.py)
 SPLICED_KEY = web.RequestKey("wanx_spliced_bytes", int)  # body bytes aiohttp did not see (for the audit line)
-_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
+_HOP = HOP_BY_HOP
 _HOP_BYTES = frozenset(h.encode() for h in _HOP)
 _NOT_FORWARDED = _HOP | {"authorization", "cookie", "host", "origin", "x-forwarded-for", "x-forwarded-host"}
 _WS_HANDSHAKE = ("sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-accept")
@@ -86,27 +75,27 @@ def new_upstream_session(*, connect_timeout_s: float = 5.0, read_timeout_s: floa
 
 
 def upstream_header_items(
-    headers: Iterable[tuple[str, str]], *, host: str, peer: str, proto: str
+    headers: Iterable[tuple[str, str]], *, host: str, peer: str, proto: str, drop: frozenset[str] = frozenset()
 ) -> list[tuple[str, str]]:
-    """Request headers for upstream: no hop-by-hop, no credentials, the client's Host, a matching Origin.
+    """Request headers for upstream: no hop-by-hop, no credentials, the client's Host, a matching Origin;
+    none named in ``drop`` (lower case) either.
 
     The one rule for both of the gateway's servers (aiohttp's and the lean front in front.py).
     """
-    headers = list(headers)
-    listed = {h.strip().lower() for name, value in headers if name.lower() == "connection" for h in value.split(",")}
+    lowered = [(name.lower(), name, value) for name, value in headers]
+    listed = {h.strip().lower() for low, _, value in lowered if low == "connection" for h in value.split(",")}
     out: list[tuple[str, str]] = []
     cookies: list[str] = []
     origin = False
     previous: str | None = None
-    for name, value in headers:
-        low = name.lower()
-        if low == "cookie":
-            cookies.append(value)
-        elif low == "origin":
-            origin = True
-        elif low == "x-forwarded-for" and previous is None:
-            previous = value
-        if low in _NOT_FORWARDED or low in listed or low.startswith(_WS_HANDSHAKE):
+    for low, name, value in lowered:
+        if low in _NOT_FORWARDED or low in drop or low in listed or low.startswith(_WS_HANDSHAKE):
+            if low == "cookie":
+                cookies.append(value)
+            elif low == "origin":
+                origin = True
+            elif low == "x-forwarded-for" and previous is None:
+                previous = value
             continue
         out.append((name, value))
     out.append(("Host", host))
@@ -288,6 +277,13 @@ async def _splice_rest(
         result.bytes_out = length
         request[SPLICED_KEY] = rest
     return True
+
+
+def response_header_block(upstream: UpstreamResponse) -> bytes:
+    """``response_header_items`` as header lines; the ones the parser passed on when it could tell alone."""
+    if upstream.passed is not None:
+        return b"".join(upstream.passed)
+    return b"".join(b"%s: %s\r\n" % item for item in response_header_items(upstream.headers))
 
 
 def response_header_items(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

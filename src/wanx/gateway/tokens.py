@@ -168,6 +168,7 @@ class TokenSet:
         self._records: tuple[TokenRecord, ...] = ()
         self._stamp: tuple[int, int, int] | None = None
         self._checked = 0.0
+        self.generation = 0  # goes up whenever the file is read again (a token added or revoked)
         self.reload(force=True)
 
     def reload(self, *, force: bool = False) -> None:
@@ -185,6 +186,13 @@ class TokenSet:
         if force or stamp != self._stamp:
             self._records = load_tokens(self.path) if stamp else ()
             self._stamp = stamp
+            self.generation += 1
+
+    def current_generation(self) -> int:
+        """``generation`` after the usual check for a changed file: an answer cached under it is still good."""
+        with contextlib.suppress(TokensFileError):
+            self.reload()
+        return self.generation
 
     @property
     def records(self) -> tuple[TokenRecord, ...]:

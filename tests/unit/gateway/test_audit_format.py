@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from wanx.gateway.audit import AuditLine, format_audit
+from wanx.gateway.audit import AuditLine, fixed_fields, format_audit, format_fast
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 
@@ -34,3 +34,18 @@ def test_timestamp_is_now_in_milliseconds() -> None:
     after = datetime.now(UTC)
     assert ts.microsecond % 1000 == 0
     assert before - timedelta(milliseconds=1) <= ts <= after
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        AuditLine("ops", "admin", "GET", "/api/view", 200, 12, 0, 1.25, "127.0.0.1"),
+        AuditLine("t\u00f6k", "user", "HEAD", '/a"b\\c', 304, 0, 0, 1e-05, None),
+    ],
+)
+def test_fast_format_matches(line: AuditLine) -> None:
+    fixed = fixed_fields(line.token, line.role, line.method, line.path)
+    fast = format_fast(fixed, line.status, line.bytes, line.duration_ms, line.remote)
+    slow = format_audit(line)
+    assert json.loads(fast) | {"ts": 0} == json.loads(slow) | {"ts": 0}
+    assert fast.partition(", ")[2] == slow.partition(", ")[2]  # byte for byte after the timestamp
