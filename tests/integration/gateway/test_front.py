@@ -310,3 +310,16 @@ async def test_client_gone_mid_answer_leaves_the_gateway_serving(pair: Pair) -> 
         await asyncio.to_thread(_exchange, pair.fast, _get("/api/models/small", pair.user, close=True))
     )
     assert answers[0][0] == 200
+
+
+async def test_revoked_token_refused_on_the_same_connection(pair: Pair, tmp_path: Path) -> None:
+    from wanx.gateway.tokens import revoke_token
+
+    url = URL(pair.fast)
+    with socket.create_connection((url.host, url.port), timeout=10) as sock:
+        sock.sendall(_get("/api/models/small", pair.user))
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+        revoke_token(tmp_path / "tokens.json", "alice")
+        await asyncio.sleep(1.2)  # the token set looks at its file at most once a second
+        sock.sendall(_get("/api/models/small", pair.user, close=True))
+        assert _read_all(sock).startswith(b"HTTP/1.1 401 ")
