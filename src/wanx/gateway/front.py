@@ -40,7 +40,8 @@ __all__ = ["GatewayServer", "run_gateway"]
 
 log = logging.getLogger(__name__)
 
-_MAX_HEAD = 64 * 1024  # a head still incomplete at this size goes to aiohttp, which answers 400/431
+_MAX_PIPELINED = 64 * 1024  # pipelined bytes buffered while an answer is on its way, before reading pauses
+_FAST_HEAD = 16 * 1024  # longer heads go to aiohttp (its max_field_size; max_line_size is 8190)
 _KEEPALIVE_S = 75.0  # aiohttp's default for idle keep-alive connections
 
 
@@ -86,7 +87,6 @@ class FrontProtocol(asyncio.Protocol):
         self._caller = LastCaller()
         self._audit_key: tuple[Principal, str, CanonicalPath] | None = None
         self._audit_fixed = ""
-
         self._eof = False
         self._reading_paused = False
         self._last_active = self._loop.time()
@@ -115,9 +115,9 @@ class FrontProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buf += data
-        if self._plan is None:
+        if self._plan is None and not self._next_on_resume:
             self._next()
-        elif len(self._buf) > _MAX_HEAD and self.transport is not None and not self._reading_paused:
+        elif len(self._buf) > _MAX_PIPELINED and self.transport is not None and not self._reading_paused:
             self._reading_paused = True  # a client pipelining faster than it reads answers
             self.transport.pause_reading()
 
@@ -172,12 +172,15 @@ class FrontProtocol(asyncio.Protocol):
         buf = self._buf
         end = buf.find(b"\r\n\r\n")
         if end < 0:
-            if len(buf) > _MAX_HEAD or b"\n\n" in buf:
+            if len(buf) > _FAST_HEAD or b"\n\n" in buf:
                 self._hand_off()
             elif self._eof and self.transport is not None:
                 self.transport.close()  # the client stopped sending in the middle of a head
             return
         size = end + 4
+        if size > _FAST_HEAD:  # aiohttp's own limits decide about long heads (400, 431)
+            self._hand_off()
+            return
         self._url, self._headers, self._first, self._complete = b"", [], {}, False
         try:
             self._parser.feed_data(bytes(buf[:size]))

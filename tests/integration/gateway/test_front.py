@@ -268,8 +268,10 @@ async def test_the_rest_goes_to_aiohttp_on_the_same_connection(pair: Pair) -> No
         "GET /api/models/small HTTP/1.1\nHost: gw\nAuthorization: Bearer {t}\nConnection: close\n\n",
         "GET /api/models/small HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {t}\r\nUpgrade: h2c\r\n"
         "Connection: close\r\n\r\n",
+        "GET /api/models/small?pad=" + "a" * 20000 + " HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {t}\r\n"
+        "Connection: close\r\n\r\n",
     ],
-    ids=["http10", "double-slash", "quoted-cookie", "bare-lf", "upgrade"],
+    ids=["http10", "double-slash", "quoted-cookie", "bare-lf", "upgrade", "long-head"],
 )
 async def test_odd_requests_are_handed_over_and_answered(pair: Pair, raw: str) -> None:
     before = _front_count(await _metrics(pair.fast, pair.admin), "handed_off")
