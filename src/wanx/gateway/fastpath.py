@@ -127,8 +127,8 @@ def _credential(first: dict[str, str], query: str) -> Credential | None:
                     return Credential(got, Carrier.QUERY)
                 break
     cookie = first.get("cookie", "")
-    if COOKIE_NAME not in cookie:
-        return None
+    if COOKIE_NAME not in cookie or '"' in cookie or "\\" in cookie:
+        return None  # none, or quoting that the aiohttp app's cookie parser reads its own way
     values = [v.strip() for part in cookie.split(";") for k, _, v in [part.strip().partition("=")] if k == COOKIE_NAME]
     if len(values) != 1 or not _TOKEN.fullmatch(values[0]):
         return None  # quoted, repeated or malformed: the aiohttp app's cookie parser decides
@@ -145,7 +145,7 @@ def admit(ctx: FastContext, head: Head, peer: str, caller: LastCaller) -> Plan |
         return None
     first = head.first
     host = first.get("host")
-    if not host or "upgrade" in first:
+    if not host or "upgrade" in first or "expect" in first:  # aiohttp answers Expect: 100-continue
         return None
     credential = _credential(first, query)
     if credential is None:

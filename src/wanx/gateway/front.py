@@ -24,6 +24,8 @@ from typing import TextIO, cast
 
 import httptools
 from aiohttp import web
+from aiohttp.http_parser import SINGLETON_HEADERS
+from aiohttp.web_protocol import RequestHandler
 from yarl import URL
 
 from wanx.gateway import splice
@@ -34,7 +36,7 @@ from wanx.gateway.fastpath import FastContext, Head, LastCaller, Plan, admit, ha
 from wanx.gateway.paths import CanonicalPath
 from wanx.gateway.proxy import SMALL_BODY, SPLICE_MIN, ProxyResult, response_header_block, upstream_failure
 from wanx.gateway.state import POOL_KEY, STATE_KEY, GatewayState
-from wanx.gateway.upstream import UpstreamConnection, UpstreamPool, UpstreamResponse, request_head
+from wanx.gateway.upstream import UpstreamClosed, UpstreamConnection, UpstreamPool, UpstreamResponse, request_head
 
 __all__ = ["GatewayServer", "run_gateway"]
 
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 
 _MAX_PIPELINED = 64 * 1024  # pipelined bytes buffered while an answer is on its way, before reading pauses
 _FAST_HEAD = 16 * 1024  # longer heads go to aiohttp (its max_field_size; max_line_size is 8190)
+_MAX_URL = 8000  # aiohttp's max_line_size (8190) less the method and version
+_MAX_HEADERS = 128  # aiohttp's max_headers
 _KEEPALIVE_S = 75.0  # aiohttp's default for idle keep-alive connections
 
 
@@ -96,6 +100,7 @@ class FrontProtocol(asyncio.Protocol):
         self._first: dict[str, str] = {}
         self._complete = False
         self._keep_alive = False
+        self._refused = False
 
     # asyncio.Protocol
 
@@ -155,9 +160,13 @@ class FrontProtocol(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        text = name.decode("latin-1")
-        self._headers.append((text, value.decode("latin-1")))
-        self._first.setdefault(text.lower(), self._headers[-1][1])
+        text, value_text = name.decode("latin-1"), value.decode("latin-1")
+        self._headers.append((text, value_text))
+        low = text.lower()
+        if low not in self._first:
+            self._first[low] = value_text
+        elif low in SINGLETON_HEADERS:
+            self._refused = True  # aiohttp answers 400 to a repeated Host, User-Agent, ...
 
     def on_headers_complete(self) -> None:
         self._keep_alive = bool(self._parser.should_keep_alive())
@@ -181,7 +190,7 @@ class FrontProtocol(asyncio.Protocol):
         if size > _FAST_HEAD:  # aiohttp's own limits decide about long heads (400, 431)
             self._hand_off()
             return
-        self._url, self._headers, self._first, self._complete = b"", [], {}, False
+        self._url, self._headers, self._first, self._complete, self._refused = b"", [], {}, False, False
         try:
             self._parser.feed_data(bytes(buf[:size]))
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):  # malformed, or an upgrade: aiohttp's turn
@@ -189,6 +198,9 @@ class FrontProtocol(asyncio.Protocol):
             return
         if not self._complete or self._parser.get_http_version() != "1.1":  # a body follows, or HTTP/1.0
             self._hand_off()
+            return
+        if self._refused or len(self._url) > _MAX_URL or len(self._headers) > _MAX_HEADERS:
+            self._hand_off()  # what aiohttp's parser refuses, it refuses (400) for both
             return
         head = Head(
             method=self._parser.get_method().decode("ascii"),
@@ -220,8 +232,8 @@ class FrontProtocol(asyncio.Protocol):
         data, self._buf = bytes(self._buf), bytearray()
         if data:
             handler.data_received(data)
-        if self._eof:
-            handler.eof_received()
+        if self._eof and isinstance(handler, RequestHandler):
+            handler.close()  # the client sends no more: answer what came, then close (aiohttp ignores EOF)
         if self._reading_paused:
             transport.resume_reading()
         self.transport = None
@@ -291,7 +303,7 @@ class FrontProtocol(asyncio.Protocol):
         self._conn = None
         if conn is None or plan is None:
             return
-        if conn.error is not None and not conn.received:  # an idle connection the upstream had dropped
+        if isinstance(conn.error, UpstreamClosed) and not conn.received:  # an idle one the upstream had dropped
             self._task = self._loop.create_task(self._serve(plan))  # which connects afresh
             return
         if conn.error is not None:

@@ -71,6 +71,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._head_only = False
         self._small = 0
+        self._informational = False
 
     # asyncio.Protocol
 
@@ -118,6 +119,10 @@ class UpstreamConnection(asyncio.Protocol):
             self.passed.append(name + b": " + value + b"\r\n")
 
     def on_headers_complete(self) -> None:
+        if 100 <= self.status < 200 and self.status != 101:  # informational (103 Early Hints): the answer follows
+            self._informational = True
+            self.headers, self.passed, self.reason_raw, self.content_length = [], [], b"", None
+            return
         self.head_done = True
         if self._notify is not None and (
             self._head_only or self.content_length is None or self.content_length > self._small
@@ -134,6 +139,9 @@ class UpstreamConnection(asyncio.Protocol):
         self._wakeup(self._wake)
 
     def on_message_complete(self) -> None:
+        if self._informational:
+            self._informational = False
+            return
         self.keep_alive = bool(self._parser.should_keep_alive())  # llhttp forgets it once the message ends
         self.complete = True
         self._notify_due = self._notify is not None
@@ -362,8 +370,10 @@ class UpstreamPool:
         idle = self._idle.get(key)
         while idle:
             conn = idle.pop()
-            if not conn.closed:
+            if not conn.closed and not conn.received:
                 return conn
+            if conn.transport is not None:  # closed, or it sent bytes nobody asked for: never reuse it
+                conn.transport.close()
         return None
 
     async def _connect(self, key: tuple[str, int, bool]) -> UpstreamConnection:

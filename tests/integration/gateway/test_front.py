@@ -101,7 +101,7 @@ def _read_all(sock: socket.socket) -> bytes:
 
 
 @contextlib.contextmanager
-def _pair(tmp: Path, upstream: str | None = None) -> Iterator[Pair]:
+def _pair(tmp: Path, upstream: str | None = None, **settings_overrides: Any) -> Iterator[Pair]:
     tokens = tmp / "tokens.json"
     admin = add_token(tokens, name="ops", role=Role.ADMIN)
     user = add_token(tokens, name="alice", role=Role.USER)
@@ -110,7 +110,7 @@ def _pair(tmp: Path, upstream: str | None = None) -> Iterator[Pair]:
         base = upstream or stack.enter_context(run_app(_upstream))
         gateways = []
         for fast in (True, False):
-            settings = load_settings({}, upstream=base, tokens_file=tokens, fast_path=fast)
+            settings = load_settings({}, upstream=base, tokens_file=tokens, fast_path=fast, **settings_overrides)
             stream = audit if fast else io.StringIO()
             gateways.append(
                 stack.enter_context(run_gateway_app(lambda s=settings, a=stream: create_app(s, audit_stream=a)))
@@ -325,3 +325,103 @@ async def test_revoked_token_refused_on_the_same_connection(pair: Pair, tmp_path
         await asyncio.sleep(1.2)  # the token set looks at its file at most once a second
         sock.sendall(_get("/api/models/small", pair.user, close=True))
         assert _read_all(sock).startswith(b"HTTP/1.1 401 ")
+
+
+@contextlib.contextmanager
+def _raw_upstream(hits: list[str]) -> Iterator[str]:
+    """An upstream written byte by byte: ``/early/NAME`` answers 103 first and then NAME's own 200 after a
+    pause; ``/slow`` never answers; anything else answers at once."""
+
+    tasks: set[asyncio.Task[Any]] = set()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                path = head.split(b" ", 2)[1].decode()
+                hits.append(path)
+                if path == "/api/models/slow":
+                    await asyncio.sleep(30)
+                    return
+                body = f"for {path}".encode()
+                if path.startswith("/api/models/early"):
+                    writer.write(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
+                    await writer.drain()
+                    await asyncio.sleep(0.05)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body))
+                await writer.drain()
+        writer.close()
+        tasks.discard(task)
+
+    async def start(port: int) -> Any:
+        server = await asyncio.start_server(serve, "127.0.0.1", port)
+
+        async def stop() -> None:
+            server.close()
+            for task in list(tasks):
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await server.wait_closed()
+
+        return stop
+
+    from tests.helpers.servers import serve_in_thread
+
+    with serve_in_thread(start) as url:
+        yield url
+
+
+async def test_an_informational_answer_is_not_the_answer(tmp_path: Path) -> None:
+    hits: list[str] = []
+    with _raw_upstream(hits) as upstream, _pair(tmp_path, upstream=upstream) as p:
+        for base in (p.fast, p.plain):
+            for name in ("early-alice", "early-bob", "plain-carol"):
+                path = f"/api/models/{name}"
+                answers = _split_answers(await asyncio.to_thread(_exchange, base, _get(path, p.user, close=True)))
+                assert [(a[0], a[2]) for a in answers] == [(200, f"for {path}".encode())], base
+
+
+async def test_an_upstream_timeout_is_not_retried(tmp_path: Path) -> None:
+    hits: list[str] = []
+    with _raw_upstream(hits) as upstream, _pair(tmp_path, upstream=upstream, upstream_timeout_s=0.1) as p:
+        await asyncio.to_thread(_exchange, p.fast, _get("/api/models/warm", p.user, close=True))  # a pooled connection
+        started = asyncio.get_running_loop().time()
+        answers = _split_answers(
+            await asyncio.to_thread(_exchange, p.fast, _get("/api/models/slow", p.user, close=True))
+        )
+        elapsed = asyncio.get_running_loop().time() - started
+    assert answers[0][0] == 504
+    assert hits.count("/api/models/slow") == 1
+    assert elapsed < 1.9  # one read timeout (1 s here), not two
+
+
+@pytest.mark.parametrize(
+    ("extra", "status"),
+    [
+        ("Host: other.example\r\n", 400),  # a second Host: aiohttp's parser refuses it
+        ("User-Agent: a\r\nUser-Agent: b\r\n", 400),
+        ('Cookie: a="x; wanx_session={t}; y"\r\n', 200),  # Bearer still counts; the cookie is only odd
+    ],
+)
+async def test_what_aiohttp_refuses_the_front_does_not_pass(pair: Pair, extra: str, status: int) -> None:
+    data = await asyncio.to_thread(
+        _exchange, pair.fast, _get("/api/models/small", pair.user, close=True, extra=extra.format(t=pair.user))
+    )
+    assert data.split(b" ", 2)[1] == str(status).encode(), data[:200]
+
+
+async def test_a_quoted_cookie_is_read_as_aiohttp_reads_it(pair: Pair) -> None:
+    raw = f'GET /api/models/small HTTP/1.1\r\nHost: gw\r\nCookie: a="x; wanx_session={pair.user}; y"\r\n'
+    data = await asyncio.to_thread(_exchange, pair.fast, (raw + "Connection: close\r\n\r\n").encode())
+    assert data.startswith(b"HTTP/1.1 401 ")
+
+
+async def test_half_close_after_a_hand_off_closes_once_answered(pair: Pair) -> None:
+    url = URL(pair.fast)
+    with socket.create_connection((url.host, url.port), timeout=5) as sock:
+        sock.sendall(_get("/api/models/small", pair.user) + b"GET /api/models/small HTTP/1.1\r\nHost: gw\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        answers = _split_answers(await asyncio.to_thread(_read_all, sock))  # returns only when the gateway closes
+    assert [a[0] for a in answers] == [200, 401]
