@@ -44,24 +44,30 @@ def run_app(app_factory: Callable[[], web.Application], *, port: int | None = No
 
 @contextlib.contextmanager
 def run_gateway_app(app_factory: Callable[[], web.Application], *, port: int | None = None) -> Iterator[str]:
-    """Serve a gateway app as ``wanx gateway`` does (the lean front, then aiohttp), in a thread."""
+    """Serve a gateway app as ``wanx gateway`` does (the lean front, then aiohttp, on uvloop), in a thread."""
+    import uvloop
+
     from wanx.gateway.front import GatewayServer
 
     async def start(port: int) -> Callable[[], Awaitable[None]]:
         gateway = await GatewayServer.start(app_factory(), "127.0.0.1", port)
         return gateway.close
 
-    with serve_in_thread(start, port=port) as url:
+    with serve_in_thread(start, port=port, loop=uvloop.new_event_loop()) as url:
         yield url
 
 
 @contextlib.contextmanager
 def serve_in_thread(
-    start: Callable[[int], Awaitable[Callable[[], Awaitable[None]]]], *, port: int | None = None
+    start: Callable[[int], Awaitable[Callable[[], Awaitable[None]]]],
+    *,
+    port: int | None = None,
+    loop: asyncio.AbstractEventLoop | None = None,
 ) -> Iterator[str]:
-    """Run ``start(port)`` on a new event loop in a thread, yield the base URL, then await what it returned."""
+    """Run ``start(port)`` on ``loop`` (a new one by default) in a thread, yield the base URL, then await
+    what it returned."""
     port = port or free_port()
-    loop = asyncio.new_event_loop()
+    loop = loop or asyncio.new_event_loop()
     started = threading.Event()
     runner_box: list[Callable[[], Awaitable[None]]] = []
 
