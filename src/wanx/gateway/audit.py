@@ -69,16 +69,16 @@ def format_audit(line: AuditLine, *, now: datetime | None = None) -> str:
     """The JSON line, byte for byte what ``json.dumps(record, ensure_ascii=False)`` gives, at a fraction of its
     cost (one f-string over the fields in their declared order; the unit test holds the two together)."""
     ts = now.isoformat(timespec="milliseconds") if now else _clock.now()
+    fixed = fixed_fields(line.token, line.role, line.method, line.path)
     return (
-        f'{{"ts": "{ts}", "event": "gateway.request", "token": {_str(line.token)}, "role": {_str(line.role)}, '
-        f'"method": {_str(line.method)}, "path": {_str(line.path)}, "status": {line.status:d}, '
+        f'{{"ts": "{ts}", "event": "gateway.request", {fixed}"status": {line.status:d}, '
         f'"bytes": {line.bytes:d}, "bytes_in": {line.bytes_in:d}, "duration_ms": {float(line.duration_ms)!r}, '
         f'"remote": {_str(line.remote)}, "prompt_id": {_str(line.prompt_id)}, "reason": {_str(line.reason)}}}\n'
     )
 
 
 def fixed_fields(token: str | None, role: str | None, method: str, path: str) -> str:
-    """The part of a line that one caller asking for one path repeats: for ``format_fast``."""
+    """The part of a line that one caller asking for one path repeats (``format_fast`` takes it ready-made)."""
     return f'"token": {_str(token)}, "role": {_str(role)}, "method": {_str(method)}, "path": {_str(path)}, '
 
 

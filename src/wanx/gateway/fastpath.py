@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 
 from wanx.gateway.app import ExtraRoute
 from wanx.gateway.auth import COOKIE_NAME, Carrier, Credential, Principal, authenticate
-from wanx.gateway.paths import CanonicalPath, plain_path, strip_token_query
+from wanx.gateway.paths import CanonicalPath, plain_path, split_target, strip_token_query
 from wanx.gateway.policy import Policy
 from wanx.gateway.proxy import upstream_header_items
 from wanx.gateway.tokens import Role, TokenSet
@@ -26,7 +26,7 @@ __all__ = ["FastContext", "Head", "LastCaller", "Plan", "admit", "has_body", "re
 
 _OWN_ROUTES = frozenset({"healthz", "readyz", "login", "logout", "metrics"})  # answered by the gateway itself
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")  # what 'wanx token new' makes (url-safe base64)
-_NOT_PASSED = frozenset({"content-length", "expect"})  # no body goes upstream on this path
+_NOT_PASSED = frozenset({"content-length"})  # no body goes upstream on this path
 _NO_BODY_STATUS = frozenset({204, 304})
 _KNOWN_STATUS = frozenset(s.value for s in HTTPStatus)
 _CACHE_SIZE = 4096
@@ -94,12 +94,7 @@ class Head:
     target: str
     headers: Sequence[tuple[str, str]]
     keep_alive: bool
-    first: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not self.first:
-            for name, value in self.headers:
-                self.first.setdefault(name.lower(), value)
+    first: dict[str, str]
 
 
 @dataclass(slots=True)
@@ -140,7 +135,7 @@ def admit(ctx: FastContext, head: Head, peer: str, caller: LastCaller) -> Plan |
     method = head.method
     if method not in ("GET", "HEAD") or not head.target.startswith("/") or not head.target.isascii():
         return None
-    raw_path, _, query = head.target.partition("?")
+    raw_path, query = split_target(head.target)
     if "#" in query:
         return None
     first = head.first

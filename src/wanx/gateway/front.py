@@ -312,7 +312,7 @@ class FrontProtocol(asyncio.Protocol):
             self._finished()
             return
         upstream = UpstreamResponse(front.pool, front.upstream, conn, head_only=plan.method == "HEAD")
-        result = ProxyResult(upstream_status=upstream.status)
+        result = ProxyResult()
         try:
             done = self._answer_whole(plan, upstream, result)
         except ConnectionError:
@@ -342,7 +342,7 @@ class FrontProtocol(asyncio.Protocol):
 
     async def _stream(self, plan: Plan, upstream: UpstreamResponse) -> None:
         """Answer a large or unframed body that the callback exchange could not take whole."""
-        result = ProxyResult(upstream_status=upstream.status)
+        result = ProxyResult()
         try:
             await self._relay(plan, upstream, result)
         except asyncio.CancelledError:

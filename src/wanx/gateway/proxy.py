@@ -19,7 +19,7 @@ from yarl import URL
 from wanx.gateway import splice
 from wanx.gateway.auth import COOKIE_NAME
 from wanx.gateway.responses import error_response
-from wanx.gateway.upstream import HOP_BY_HOP, UpstreamConnectError, UpstreamPool, UpstreamResponse
+from wanx.gateway.upstream import HOP_BY_HOP, HOP_BY_HOP_BYTES, UpstreamConnectError, UpstreamPool, UpstreamResponse
 
 __all__ = [
     "SPLICED_KEY",
@@ -43,9 +43,7 @@ CHUNK_OUT = 1 << 20
 SMALL_BODY = 256 * 1024  # answers this small are read whole and sent in one write
 SPLICE_MIN = 4 << 20  # answers this large go socket to socket (splice.py)
 SPLICED_KEY = web.RequestKey("wanx_spliced_bytes", int)  # body bytes aiohttp did not see (for the audit line)
-_HOP = HOP_BY_HOP
-_HOP_BYTES = frozenset(h.encode() for h in _HOP)
-_NOT_FORWARDED = _HOP | {"authorization", "cookie", "host", "origin", "x-forwarded-for", "x-forwarded-host"}
+_NOT_FORWARDED = HOP_BY_HOP | {"authorization", "cookie", "host", "origin", "x-forwarded-for", "x-forwarded-host"}
 _WS_HANDSHAKE = ("sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-accept")
 
 
@@ -292,7 +290,7 @@ def response_header_items(headers: list[tuple[bytes, bytes]]) -> list[tuple[byte
     return [
         (n, v)
         for n, v in headers
-        if (low := n.lower()) not in _HOP_BYTES and low not in listed and low != b"content-length"
+        if (low := n.lower()) not in HOP_BY_HOP_BYTES and low not in listed and low != b"content-length"
     ]
 
 

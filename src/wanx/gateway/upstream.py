@@ -17,6 +17,7 @@ import httptools
 
 __all__ = [
     "HOP_BY_HOP",
+    "HOP_BY_HOP_BYTES",
     "UpstreamClosed",
     "UpstreamConnectError",
     "UpstreamConnection",
@@ -29,7 +30,7 @@ HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers"}
     | {"transfer-encoding", "upgrade"}
 )
-_HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)
+HOP_BY_HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)
 _PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})
 _HIGH_WATER = 1 << 20  # body bytes buffered before the upstream socket is paused
 _MAX_IDLE = 256
@@ -112,7 +113,7 @@ class UpstreamConnection(asyncio.Protocol):
         low = name.lower()
         if low == b"content-length":
             self.content_length = int(value) if value.strip().isdigit() else None
-        elif low in _HOP_BYTES:
+        elif low in HOP_BY_HOP_BYTES:
             if low == b"connection" and value.strip().lower() not in _PLAIN_CONNECTION:
                 self.passed = None  # it names other headers to drop: the caller filters ``headers`` itself
         elif self.passed is not None:
