@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -54,29 +56,76 @@ def wrk_rps(url: str, *, seconds: int, connections: int, headers: dict[str, str]
     return None
 
 
-def stream_mbps(url: str, headers: dict[str, str], *, pid: int | None = None) -> tuple[float, int]:
-    """MB/s of one download with curl into /dev/null, and the peak RSS growth of ``pid`` meanwhile."""
-    proc = psutil.Process(pid) if pid else None
-    base = proc.memory_info().rss if proc else 0
+@dataclass
+class Download:
+    """One 512 MiB download: its speed, the gateway's RSS growth meanwhile, and the CPU seconds each process
+    spent on it (``curl``, and every process in ``procs`` passed to ``download``)."""
+
+    mbps: float
+    rss_growth: int
+    cpu_s: dict[str, float]
+
+
+def _cpu_s(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+def with_cpu(procs: dict[str, psutil.Process], run: Callable[[], T]) -> tuple[T, dict[str, float]]:
+    """``run()``'s result and the CPU seconds each of ``procs`` spent meanwhile."""
+    before = {name: _cpu_s(p) for name, p in procs.items()}
+    result = run()
+    return result, {name: _cpu_s(p) - before[name] for name, p in procs.items()}
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def download(
+    url: str, headers: dict[str, str], *, procs: dict[str, psutil.Process], rss_of: psutil.Process | None = None
+) -> Download:
+    """Download ``url`` with curl into /dev/null; sample ``rss_of``'s RSS meanwhile."""
+    base = rss_of.memory_info().rss if rss_of else 0
     peak = [base]
     stop = threading.Event()
 
     def sample() -> None:
-        while proc and not stop.wait(0.02):
-            peak[0] = max(peak[0], proc.memory_info().rss)
+        while rss_of and not stop.wait(0.02):
+            peak[0] = max(peak[0], rss_of.memory_info().rss)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     argv = ["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download} %{time_total}"]
     for k, v in headers.items():
         argv += ["-H", f"{k}: {v}"]
-    out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout.split()
+    curl_before = _children_cpu_s()  # curl is the only child reaped while it runs
+    done, cpu = with_cpu(procs, lambda: subprocess.run([*argv, url], capture_output=True, text=True, check=True))
+    cpu["curl"] = _children_cpu_s() - curl_before
+    out = done.stdout.split()
     stop.set()
     sampler.join()
     size, seconds = int(out[0]), float(out[1])
     if size != STREAM_BYTES:
         raise RuntimeError(f"{url}: downloaded {size} bytes, expected {STREAM_BYTES}")
-    return size / seconds / 1e6, peak[0] - base
+    return Download(size / seconds / 1e6, peak[0] - base, cpu)
+
+
+def sum_cpu(run: Download) -> float:
+    return sum(run.cpu_s.values())
+
+
+def busy(runs: list[Download]) -> float:
+    """CPUs kept busy on average: CPU seconds over wall seconds, all runs together."""
+    return sum(map(sum_cpu, runs)) / sum(STREAM_BYTES / 1e6 / r.mbps for r in runs)
+
+
+def cpu_per_unit(cpu: list[dict[str, float]], units: list[float], names: tuple[str, ...], scale: float) -> str:
+    """CPU per unit of work (a download, a request) by process, over all runs together (psutil counts in
+    10 ms ticks: summing runs smooths them), times ``scale`` (1e3 for ms, 1e6 for us)."""
+    per = {name: scale * sum(c[name] for c in cpu) / sum(units) for name in names}
+    return " + ".join(f"{name} {v:.0f}" for name, v in per.items()) + f" = {sum(per.values()):.0f}"
 
 
 def interleaved(runs: int, direct: Callable[[], T], through: Callable[[], T]) -> tuple[list[T], list[T]]:
@@ -127,7 +176,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="duration of each wrk run")
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--runs", type=int, default=5, help="interleaved direct/through pairs of each measurement")
+    parser.add_argument("--runs", type=int, default=5, help="interleaved direct/through pairs of wrk runs")
+    parser.add_argument("--stream-runs", type=int, default=9, help="interleaved direct/through pairs of downloads")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
     if not shutil.which("curl"):
@@ -144,11 +194,12 @@ def main() -> int:
         gw_argv = [PYTHON, "-m", "wanx", "gateway", "--upstream", direct, "--listen", f"127.0.0.1:{gport}"]
         auth = {"Authorization": f"Bearer {TOKEN}"}
         with (
-            run_process(comfy_argv, ready_url=direct + "/system_stats"),
+            run_process(comfy_argv, ready_url=direct + "/system_stats") as comfy,
             run_process(gw_argv, ready_url=through + "/healthz", env={"WANX_TOKEN": TOKEN}) as gw,
         ):
-            assert gw.proc is not None
+            assert comfy.proc is not None and gw.proc is not None
             results: dict[str, float] = {}
+            stand_in, gateway = psutil.Process(comfy.proc.pid), psutil.Process(gw.proc.pid)
             path = "/api/system_stats"
             small_direct = wrk_rps(direct + path, seconds=1, connections=args.connections, headers={})  # warm-up
             if small_direct is None:
@@ -158,17 +209,29 @@ def main() -> int:
                 wrk_rps(through + path, seconds=1, connections=args.connections, headers=auth)
                 d, t = interleaved(
                     args.runs,
-                    lambda: wrk_rps(direct + path, seconds=args.seconds, connections=args.connections, headers={}),
-                    lambda: wrk_rps(through + path, seconds=args.seconds, connections=args.connections, headers=auth),
+                    lambda: with_cpu(
+                        {"stand-in": stand_in},
+                        lambda: wrk_rps(direct + path, seconds=args.seconds, connections=args.connections, headers={}),
+                    ),
+                    lambda: with_cpu(
+                        {"stand-in": stand_in, "gateway": gateway},
+                        lambda: wrk_rps(
+                            through + path, seconds=args.seconds, connections=args.connections, headers=auth
+                        ),
+                    ),
                 )
-                rps_direct, rps_through = [x or 0.0 for x in d], [x or 0.0 for x in t]
+                rps_direct, rps_through = [x[0] or 0.0 for x in d], [x[0] or 0.0 for x in t]
                 results["small"], best = pair_ratio(rps_direct, rps_through)
+                sent_d, sent_t = [x * args.seconds for x in rps_direct], [x * args.seconds for x in rps_through]
+                cpu_d, cpu_t = [x[1] for x in d], [x[1] for x in t]
                 print(
                     f"small requests (GET {path}, {args.connections} connections, {args.runs} interleaved pairs): "
                     f"ratio {results['small']:.2f} (median of pairs; target >= {TARGETS['small']}), "
                     f"best over best {best:.2f}\n"
                     f"  direct req/s:  {' '.join(f'{x:.0f}' for x in rps_direct)}\n"
-                    f"  through req/s: {' '.join(f'{x:.0f}' for x in rps_through)}"
+                    f"  through req/s: {' '.join(f'{x:.0f}' for x in rps_through)}\n"
+                    f"  CPU us per request, direct:  {cpu_per_unit(cpu_d, sent_d, ('stand-in',), 1e6)}\n"
+                    f"  CPU us per request, through: {cpu_per_unit(cpu_t, sent_t, ('stand-in', 'gateway'), 1e6)}"
                 )
                 pport = free_port()
                 floor_argv = [PYTHON, __file__, "--serve-passthrough", direct, str(pport)]
@@ -188,19 +251,27 @@ def main() -> int:
                     f"ratio {floor / max(rps_direct):.2f}; the gateway does {max(rps_through) / floor:.2f} times that"
                 )
             view = "/api/view?filename=big.bin&type=output"
-            pid = gw.proc.pid
             sd, st = interleaved(
-                args.runs, lambda: stream_mbps(direct + view, {}), lambda: stream_mbps(through + view, auth, pid=pid)
+                args.stream_runs,
+                lambda: download(direct + view, {}, procs={"stand-in": stand_in}),
+                lambda: download(
+                    through + view, auth, procs={"stand-in": stand_in, "gateway": gateway}, rss_of=gateway
+                ),
             )
-            mb_direct, mb_through = [x[0] for x in sd], [x[0] for x in st]
-            rss = max(x[1] for x in st)
+            mb_direct, mb_through = [x.mbps for x in sd], [x.mbps for x in st]
             results["stream"], best = pair_ratio(mb_direct, mb_through)
-            results["rss_mib"] = rss / (1 << 20)
+            results["rss_mib"] = max(x.rss_growth for x in st) / (1 << 20)
+            cpu_d, cpu_t, ones = [x.cpu_s for x in sd], [x.cpu_s for x in st], [1.0] * args.stream_runs
             print(
-                f"streaming 512 MiB /view ({args.runs} interleaved pairs): ratio {results['stream']:.2f} "
+                f"streaming 512 MiB /view ({args.stream_runs} interleaved pairs): ratio {results['stream']:.2f} "
                 f"(median of pairs; target >= {TARGETS['stream']}), best over best {best:.2f}\n"
                 f"  direct MB/s:  {' '.join(f'{x:.0f}' for x in mb_direct)}\n"
-                f"  through MB/s: {' '.join(f'{x:.0f}' for x in mb_through)}"
+                f"  through MB/s: {' '.join(f'{x:.0f}' for x in mb_through)}\n"
+                f"  CPU ms per download, direct:  {cpu_per_unit(cpu_d, ones, ('stand-in', 'curl'), 1e3)}\n"
+                f"  CPU ms per download, through: {cpu_per_unit(cpu_t, ones, ('stand-in', 'gateway', 'curl'), 1e3)}\n"
+                f"  CPUs busy: direct {busy(sd):.2f}, through {busy(st):.2f} of {psutil.cpu_count()}, "
+                f"CPU direct/through {sum(map(sum_cpu, sd)) / sum(map(sum_cpu, st)):.2f} "
+                "(where every CPU is busy, the speed ratio cannot beat this)"
             )
             print(
                 f"gateway peak RSS growth while streaming: {results['rss_mib']:.1f} MiB (target < {TARGETS['rss_mib']})"
