@@ -23,7 +23,7 @@ from wanx.gateway.limits import JobLimiter, RateLimiter
 from wanx.gateway.metrics import Metrics
 from wanx.gateway.paths import CanonicalPath, canonical_path, split_target, strip_token_query
 from wanx.gateway.policy import Check, Decision, Policy, load_policy
-from wanx.gateway.proxy import SPLICED_KEY, forward_headers, new_upstream_session, proxy_http, relay_websocket
+from wanx.gateway.proxy import STREAMED_KEY, forward_headers, new_upstream_session, proxy_http, relay_websocket
 from wanx.gateway.responses import error_response
 from wanx.gateway.settings import GatewaySettings
 from wanx.gateway.state import POOL_KEY, SESSION_KEY, STATE_KEY, GatewayState
@@ -129,11 +129,13 @@ def _unauthenticated(request: web.Request, reason: str) -> web.StreamResponse:
 
 
 def _bytes_out(request: web.Request, response: web.StreamResponse | None) -> int:
-    """Body bytes sent (streamed answers) or about to be sent (whole answers, written after the middleware)."""
+    """Body bytes sent (streamed answers, as far as they went) or about to be sent (whole answers, which
+    aiohttp writes after the middleware)."""
     if response is None:
         return 0
     if response.prepared:
-        return response.body_length + int(request.get(SPLICED_KEY, 0))
+        streamed = request.get(STREAMED_KEY)
+        return streamed.bytes_out if streamed is not None else response.body_length
     body = response.body if isinstance(response, web.Response) else None
     return len(body) if isinstance(body, bytes | bytearray) else 0
 

@@ -441,19 +441,16 @@ class FrontProtocol(asyncio.Protocol):
     async def _splice(self, head: bytes, upstream: UpstreamResponse, length: int, result: ProxyResult) -> bool:
         """Send a large body socket to socket (splice.py); False when that cannot be done here."""
         transport = self.transport
-        client_fd = splice.transport_fd(transport)
-        if transport is None or client_fd is None:
+        if transport is None or splice.transport_fd(transport) is None:
             return False
         detached = upstream.detach()
         if detached is None:
             return False
-        buffered, upstream_fd = detached
+        buffered, source = detached
         result.bytes_out = sum(len(chunk) for chunk in buffered)
         transport.write(head + b"".join(buffered))
         rest = length - result.bytes_out
-        if await splice.splice_to_transport(
-            upstream_fd, transport, client_fd, rest, read_timeout_s=self._front.pool.read_timeout_s
-        ):
+        if await splice.splice_to_transport(source, transport, rest, read_timeout_s=self._front.pool.read_timeout_s):
             result.bytes_out = length
         return True
 

@@ -22,7 +22,7 @@ from wanx.gateway.responses import error_response
 from wanx.gateway.upstream import HOP_BY_HOP, HOP_BY_HOP_BYTES, UpstreamConnectError, UpstreamPool, UpstreamResponse
 
 __all__ = [
-    "SPLICED_KEY",
+    "STREAMED_KEY",
     "BodyTooLarge",
     "ProxyResult",
     "forward_headers",
@@ -42,7 +42,6 @@ CHUNK = 256 * 1024
 CHUNK_OUT = 1 << 20
 SMALL_BODY = 256 * 1024  # answers this small are read whole and sent in one write
 SPLICE_MIN = 4 << 20  # answers this large go socket to socket (splice.py)
-SPLICED_KEY = web.RequestKey("wanx_spliced_bytes", int)  # body bytes aiohttp did not see (for the audit line)
 _NOT_FORWARDED = HOP_BY_HOP | {"authorization", "cookie", "host", "origin", "x-forwarded-for", "x-forwarded-host"}
 _WS_HANDSHAKE = ("sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-accept")
 
@@ -59,6 +58,11 @@ class ProxyResult:
     bytes_in: int = 0
     upstream_status: int | None = None
     too_large: bool = False
+
+
+# the body bytes of a streamed answer as far as they went (aiohttp counts only whole answers, and not what
+# was spliced), for the audit line
+STREAMED_KEY = web.RequestKey("wanx_streamed", ProxyResult)
 
 
 def new_upstream_session(*, connect_timeout_s: float = 5.0, read_timeout_s: float = 300.0) -> aiohttp.ClientSession:
@@ -217,6 +221,7 @@ async def _stream_answer(
 ) -> web.StreamResponse:
     if upstream.content_length is not None:
         response.content_length = upstream.content_length
+    request[STREAMED_KEY] = result
     await response.prepare(request)
     if not await _splice_rest(request, response, upstream, result, read_timeout_s):
         async for chunk in upstream.iter_chunks():
@@ -260,20 +265,20 @@ async def _splice_rest(
     """Relay a large body of known length socket to socket (splice.py); False when that cannot be done here."""
     client = request.transport
     length = upstream.content_length
-    client_fd = splice.transport_fd(client)
-    if client_fd is None or client is None or length is None or length < SPLICE_MIN or request.method == "HEAD":
+    if client is None or length is None or length < SPLICE_MIN or request.method == "HEAD":
+        return False
+    if splice.transport_fd(client) is None:  # TLS, or already closed
         return False
     detached = upstream.detach()
     if detached is None:
         return False
-    buffered, upstream_fd = detached
+    buffered, source = detached
     for chunk in buffered or [b""]:
         result.bytes_out += len(chunk)
         await response.write(chunk)  # the first write also sends the head
     rest = length - result.bytes_out
-    if await splice.splice_to_transport(upstream_fd, client, client_fd, rest, read_timeout_s=read_timeout_s):
+    if await splice.splice_to_transport(source, client, rest, read_timeout_s=read_timeout_s):
         result.bytes_out = length
-        request[SPLICED_KEY] = rest
     return True
 
 

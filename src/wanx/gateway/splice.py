@@ -3,6 +3,10 @@
 Used for large downloads (/view of a video) when both sockets are plain TCP: the bytes never enter
 Python, so the gateway streams at close to the speed of the upstream itself. The caller's transports
 keep their file descriptors; this works on duplicates so the event loop's own registrations stay untouched.
+
+A descriptor number is only the transport's while the transport is open: once it closes, the number can
+be handed to the next connection accepted. So ``splice_to_transport`` looks both descriptors up after its
+last wait and duplicates them before any other: a number is never carried across an await.
 """
 
 from __future__ import annotations
@@ -46,8 +50,19 @@ async def splice_exact(src_fd: int, dst_fd: int, length: int, *, read_timeout_s:
     Raises ConnectionError when the source ends early, ClientGone when the destination goes away,
     TimeoutError when the source is silent for ``read_timeout_s``.
     """
+    src = os.dup(src_fd)
+    try:
+        dst = os.dup(dst_fd)
+        try:
+            await _splice_dups(src, dst, length, read_timeout_s=read_timeout_s)
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+
+
+async def _splice_dups(src: int, dst: int, length: int, *, read_timeout_s: float) -> None:
     loop = asyncio.get_running_loop()
-    src, dst = os.dup(src_fd), os.dup(dst_fd)
     pipe_r, pipe_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         with contextlib.suppress(OSError):
@@ -79,8 +94,8 @@ async def splice_exact(src_fd: int, dst_fd: int, length: int, *, read_timeout_s:
             elif src_blocked:
                 await _ready(loop, src, write=False, timeout=read_timeout_s)
     finally:
-        for fd in (src, dst, pipe_r, pipe_w):
-            os.close(fd)
+        os.close(pipe_r)
+        os.close(pipe_w)
 
 
 def transport_fd(transport: asyncio.BaseTransport | None) -> int | None:
@@ -94,15 +109,24 @@ def transport_fd(transport: asyncio.BaseTransport | None) -> int | None:
 
 
 async def splice_to_transport(
-    src_fd: int, transport: asyncio.WriteTransport, dst_fd: int, length: int, *, read_timeout_s: float
+    src: asyncio.BaseTransport, dst: asyncio.WriteTransport, length: int, *, read_timeout_s: float
 ) -> bool:
-    """``splice_exact`` into the socket under ``transport`` once the bytes it still holds have gone out;
-    False (and the transport closed) when the client went away."""
-    while transport.get_write_buffer_size():  # splice must not overtake bytes the transport still holds
-        await asyncio.sleep(0.001)
+    """``splice_exact`` from the socket under ``src`` (reading paused) into the one under ``dst`` once the
+    bytes ``dst`` still holds have gone out; False (and ``dst`` closed) when the client went away first or
+    meanwhile. Raises ConnectionError when ``src`` closed first."""
+    pause = 0.001
+    while dst.get_write_buffer_size() and not dst.is_closing():
+        await asyncio.sleep(pause)  # splice must not overtake bytes the transport still holds
+        pause = min(pause * 2, 0.05)
+    src_fd, dst_fd = transport_fd(src), transport_fd(dst)  # after the last wait: see the module docstring
+    if dst_fd is None:
+        dst.close()
+        return False
+    if src_fd is None:
+        raise ConnectionError("the upstream closed before its body was relayed")
     try:
         await splice_exact(src_fd, dst_fd, length, read_timeout_s=read_timeout_s)
     except ClientGone:
-        transport.close()
+        dst.close()
         return False
     return True

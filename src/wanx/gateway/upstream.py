@@ -305,18 +305,15 @@ class UpstreamResponse:
         while (chunk := await self._conn.next_chunk(self._pool.read_timeout_s)) is not None:
             yield chunk
 
-    def detach(self) -> tuple[list[bytes], int] | None:
-        """Stop parsing: the body bytes already received, and the socket's descriptor to read the rest from
-        (``splice``); None for TLS. The connection is closed on ``release``."""
+    def detach(self) -> tuple[list[bytes], asyncio.Transport] | None:
+        """Stop parsing: the body bytes already received, and the transport (reading paused) whose socket
+        holds the rest (for ``splice``); None for TLS. The connection is closed on ``release``."""
         conn = self._conn
         if self._key[2] or conn.transport is None or conn.complete or conn.error is not None:
             return None
-        sock = conn.transport.get_extra_info("socket")
-        if sock is None:
-            return None
         buffered = conn.take_buffered()
         conn.transport.pause_reading()  # after take_buffered, which resumes a connection paused at high water
-        return buffered, sock.fileno()
+        return buffered, conn.transport
 
     @property
     def complete(self) -> bool:

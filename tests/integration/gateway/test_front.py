@@ -32,6 +32,7 @@ pytestmark = pytest.mark.integration
 BIG = SMALL_BODY * 3  # streamed chunk by chunk
 HUGE = SPLICE_MIN + 12345  # socket to socket
 RECORD = web.AppKey("record", list)
+OPEN = web.AppKey("open", list)
 
 
 def _payload(size: int) -> bytes:
@@ -41,6 +42,7 @@ def _payload(size: int) -> bytes:
 def _upstream() -> web.Application:
     app = web.Application()
     app[RECORD] = []
+    app[OPEN] = [0]
 
     @web.middleware
     async def record(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -49,6 +51,21 @@ def _upstream() -> web.Application:
         response: web.StreamResponse = await handler(request)
         return response
 
+    async def _stream(request: web.Request, size: int) -> web.StreamResponse:
+        """A body of known length written in pieces; ``/__open`` counts those still being written (one stays
+        open for as long as the gateway keeps its connection)."""
+        request.app[OPEN][0] += 1
+        try:
+            response = web.StreamResponse(headers={"Content-Length": str(size)})
+            await response.prepare(request)
+            piece = bytes(65536)
+            for start in range(0, size, len(piece)):
+                await response.write(piece[: size - start])
+            await response.write_eof()
+            return response
+        finally:
+            request.app[OPEN][0] -= 1
+
     async def models(request: web.Request) -> web.StreamResponse:
         """``/api/models/{what}``, a route the user role may read: small, size-N, chunked or status-N."""
         what = request.match_info["what"]
@@ -56,6 +73,8 @@ def _upstream() -> web.Application:
             return web.json_response({"ok": True}, headers={"X-Upstream": "yes", "Keep-Alive": "timeout=5"})
         if what.startswith("size-"):
             return web.Response(body=_payload(int(what[5:])), content_type="application/octet-stream")
+        if what.startswith("stream-"):
+            return await _stream(request, int(what[7:]))
         if what.startswith("status-"):
             return web.Response(status=int(what[7:]), headers={"ETag": '"abc"'})
         response = web.StreamResponse()
@@ -69,9 +88,13 @@ def _upstream() -> web.Application:
     async def log(request: web.Request) -> web.Response:
         return web.json_response(request.app[RECORD])
 
+    async def still_open(request: web.Request) -> web.Response:
+        return web.json_response(request.app[OPEN][0])
+
     app.middlewares.append(record)
     app.router.add_get("/api/models/{what}", models)
     app.router.add_get("/__record", log)
+    app.router.add_get("/__open", still_open)
     return app
 
 
@@ -85,12 +108,19 @@ class Pair:
     admin: str
     user: str
     audit: io.StringIO
+    plain_audit: io.StringIO
 
     def record(self) -> list[dict[str, Any]]:
+        return list(self._ask("/__record"))
+
+    def still_open(self) -> int:
+        return int(self._ask("/__open"))
+
+    def _ask(self, path: str) -> Any:
         with socket.create_connection(("127.0.0.1", URL(self.upstream).port or 80)) as sock:
-            sock.sendall(b"GET /__record HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
             data = _read_all(sock)
-        return list(json.loads(data.partition(b"\r\n\r\n")[2]))
+        return json.loads(data.partition(b"\r\n\r\n")[2])
 
 
 def _read_all(sock: socket.socket) -> bytes:
@@ -105,17 +135,16 @@ def _pair(tmp: Path, upstream: str | None = None, **settings_overrides: Any) -> 
     tokens = tmp / "tokens.json"
     admin = add_token(tokens, name="ops", role=Role.ADMIN)
     user = add_token(tokens, name="alice", role=Role.USER)
-    audit = io.StringIO()
+    audits = (io.StringIO(), io.StringIO())
     with contextlib.ExitStack() as stack:
         base = upstream or stack.enter_context(run_app(_upstream))
         gateways = []
-        for fast in (True, False):
+        for fast, stream in zip((True, False), audits, strict=True):
             settings = load_settings({}, upstream=base, tokens_file=tokens, fast_path=fast, **settings_overrides)
-            stream = audit if fast else io.StringIO()
             gateways.append(
                 stack.enter_context(run_gateway_app(lambda s=settings, a=stream: create_app(s, audit_stream=a)))
             )
-        yield Pair(base, gateways[0], gateways[1], admin, user, audit)
+        yield Pair(base, gateways[0], gateways[1], admin, user, *audits)
 
 
 @pytest.fixture
@@ -292,6 +321,30 @@ async def test_audit_line_and_metrics_of_a_fast_request(pair: Pair) -> None:
     )  # the policy's label, as with aiohttp
 
 
+async def test_audit_counts_body_bytes_alike_on_both_paths(pair: Pair) -> None:
+    """``bytes`` is the body sent, whether the answer was small, streamed, spliced or chunked; and for an answer
+    the client left in the middle, as far as it went (not the whole length, not 0)."""
+    sizes = {"small": len(b'{"ok": true}'), f"size-{BIG}": BIG, f"size-{HUGE}": HUGE, "chunked": len(b"one,two,three")}
+    for base, audit in ((pair.fast, pair.audit), (pair.plain, pair.plain_audit)):
+        for what in sizes:
+            await asyncio.to_thread(_exchange, base, _get(f"/api/models/{what}", pair.user, close=True))
+        url = URL(base)
+        with socket.create_connection((url.host, url.port)) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(_get(f"/api/models/size-{HUGE * 4}", pair.user))
+            sock.recv(1000)
+        lines: list[dict[str, Any]] = []
+        for _ in range(100):  # the gateway writes the line once it notices the client is gone
+            lines = [json.loads(line) for line in audit.getvalue().splitlines()]
+            if len(lines) == len(sizes) + 1:
+                break
+            await asyncio.sleep(0.05)
+        by_path = {line["path"].rpartition("/")[2]: line for line in lines}
+        assert {what: by_path[what]["bytes"] for what in sizes} == sizes, base
+        gone = by_path[f"size-{HUGE * 4}"]
+        assert gone["status"] == 200 and 0 < gone["bytes"] < HUGE * 4, (base, gone)
+
+
 async def test_upstream_down_gets_503_json(tmp_path: Path) -> None:
     with _pair(tmp_path, upstream=f"http://127.0.0.1:{free_port()}") as p:
         answers = _split_answers(
@@ -312,6 +365,23 @@ async def test_client_gone_mid_answer_leaves_the_gateway_serving(pair: Pair) -> 
         await asyncio.to_thread(_exchange, pair.fast, _get("/api/models/small", pair.user, close=True))
     )
     assert answers[0][0] == 200
+
+
+@pytest.mark.parametrize("front", ["fast", "plain"])
+async def test_client_gone_before_the_splice_leaves_no_upstream_connection_open(pair: Pair, front: str) -> None:
+    """A client that leaves while the head is still on its way: the gateway closes its upstream connection
+    (it used to keep it open when the client's socket closed during the wait before the splice)."""
+    url = URL(pair.fast if front == "fast" else pair.plain)
+    for _ in range(8):
+        with socket.create_connection((url.host, url.port)) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(_get(f"/api/models/stream-{HUGE * 4}", pair.user))
+            sock.recv(1000)
+    for _ in range(100):
+        if await asyncio.to_thread(pair.still_open) == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert await asyncio.to_thread(pair.still_open) == 0
 
 
 async def test_revoked_token_refused_on_the_same_connection(pair: Pair, tmp_path: Path) -> None:
