@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
@@ -19,9 +20,11 @@ __all__ = [
     "find_credential",
     "principal_of",
     "same_origin",
+    "session_cookie",
 ]
 
 COOKIE_NAME = "wanx_session"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")  # what 'wanx token new' makes (url-safe base64)
 
 
 class Carrier(StrEnum):
@@ -65,10 +68,28 @@ def find_credential(request: web.Request) -> Credential | None:
     query = request.query.get("token") if "token" in request.query_string.lower() else None  # skip parsing
     if query:
         return Credential(query, Carrier.QUERY)
-    cookie = request.cookies.get(COOKIE_NAME)
+    cookie = session_cookie(request.headers.get("Cookie", ""))
     if cookie:
         return Credential(cookie, Carrier.COOKIE)
     return None
+
+
+def session_cookie(header: str) -> str | None:
+    """The session token in a Cookie header, read strictly: ``name=value`` pairs split on ';', the session
+    cookie there exactly once as ``wanx_session=<token>``. Any other mention of the name (a space before
+    '=', after a comma, quoted, twice) is no credential: cookie parsers disagree on such headers, and the
+    gateway's two request paths, and the filter that keeps the cookie from ComfyUI, must read it one way."""
+    if COOKIE_NAME not in header:
+        return None
+    found: list[str] = []
+    for pair in header.split(";"):
+        pair = pair.strip()
+        if COOKIE_NAME in pair:
+            name, _, value = pair.partition("=")
+            if name != COOKIE_NAME or not _TOKEN.fullmatch(value):
+                return None
+            found.append(value)
+    return found[0] if len(found) == 1 else None
 
 
 def authenticate(tokens: TokenSet, credential: Credential) -> Principal | None:

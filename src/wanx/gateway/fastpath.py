@@ -9,14 +9,13 @@ that request goes to the aiohttp app, which stays the reference for every other 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qsl
 
 from wanx.gateway.app import ExtraRoute
-from wanx.gateway.auth import COOKIE_NAME, Carrier, Credential, Principal, authenticate
+from wanx.gateway.auth import Carrier, Credential, Principal, authenticate, session_cookie
 from wanx.gateway.paths import CanonicalPath, plain_path, split_target, strip_token_query
 from wanx.gateway.policy import Policy
 from wanx.gateway.proxy import upstream_header_items
@@ -25,7 +24,6 @@ from wanx.gateway.tokens import Role, TokenSet
 __all__ = ["FastContext", "Head", "LastCaller", "Plan", "admit", "has_body", "response_head"]
 
 _OWN_ROUTES = frozenset({"healthz", "readyz", "login", "logout", "metrics"})  # answered by the gateway itself
-_TOKEN = re.compile(r"[A-Za-z0-9_-]+")  # what 'wanx token new' makes (url-safe base64)
 _NOT_PASSED = frozenset({"content-length"})  # no body goes upstream on this path
 _NO_BODY_STATUS = frozenset({204, 304})
 _KNOWN_STATUS = frozenset(s.value for s in HTTPStatus)
@@ -87,8 +85,8 @@ class LastCaller:
 
 @dataclass(slots=True)
 class Head:
-    """A parsed request head: the method, the target and headers exactly as sent (latin-1), and the first
-    value of each header by lower-case name."""
+    """A parsed request head: the method, the target and headers as sent (decoded with
+    ``upstream.HEAD_CODEC``), and the first value of each header by lower-case name."""
 
     method: str
     target: str
@@ -121,13 +119,8 @@ def _credential(first: dict[str, str], query: str) -> Credential | None:
                 if got:
                     return Credential(got, Carrier.QUERY)
                 break
-    cookie = first.get("cookie", "")
-    if COOKIE_NAME not in cookie or '"' in cookie or "\\" in cookie:
-        return None  # none, or quoting that the aiohttp app's cookie parser reads its own way
-    values = [v.strip() for part in cookie.split(";") for k, _, v in [part.strip().partition("=")] if k == COOKIE_NAME]
-    if len(values) != 1 or not _TOKEN.fullmatch(values[0]):
-        return None  # quoted, repeated or malformed: the aiohttp app's cookie parser decides
-    return Credential(values[0], Carrier.COOKIE)
+    cookie = session_cookie(first.get("cookie", ""))
+    return Credential(cookie, Carrier.COOKIE) if cookie else None
 
 
 def admit(ctx: FastContext, head: Head, peer: str, caller: LastCaller) -> Plan | None:

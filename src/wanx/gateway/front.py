@@ -36,7 +36,14 @@ from wanx.gateway.fastpath import FastContext, Head, LastCaller, Plan, admit, ha
 from wanx.gateway.paths import CanonicalPath
 from wanx.gateway.proxy import SMALL_BODY, SPLICE_MIN, ProxyResult, response_header_block, upstream_failure
 from wanx.gateway.state import POOL_KEY, STATE_KEY, GatewayState
-from wanx.gateway.upstream import UpstreamClosed, UpstreamConnection, UpstreamPool, UpstreamResponse, request_head
+from wanx.gateway.upstream import (
+    HEAD_CODEC,
+    UpstreamClosed,
+    UpstreamConnection,
+    UpstreamPool,
+    UpstreamResponse,
+    request_head,
+)
 
 __all__ = ["GatewayServer", "run_gateway"]
 
@@ -160,7 +167,7 @@ class FrontProtocol(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        text, value_text = name.decode("latin-1"), value.decode("latin-1")
+        text, value_text = name.decode(*HEAD_CODEC), value.decode(*HEAD_CODEC)
         self._headers.append((text, value_text))
         low = text.lower()
         if low not in self._first:

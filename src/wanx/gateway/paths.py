@@ -2,7 +2,8 @@
 
 ComfyUI serves every route as ``/x`` and ``/api/x``; aiohttp resolves ``..`` and ``//`` its own way.
 The gateway decodes each segment once, drops ``.`` and empty segments, resolves literal ``..``, and
-refuses what it cannot read unambiguously (encoded dots, double encoding, NUL, backslashes).
+refuses what it cannot read unambiguously (encoded dots, double encoding, NUL, backslashes) and any
+segment that decodes to a climb (``..%2F``).
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ def canonical_path(raw_path: str) -> CanonicalPath | None:
         except UnicodeDecodeError:
             return None
         if seg in (".", "..") or "%" in seg or "\x00" in seg or "\\" in seg or any(ord(c) < 0x20 for c in seg):
+            return None
+        if ".." in seg.split("/"):  # '..%2F..%2Fx': a climb that ComfyUI would see once it decodes the name
             return None
         out.append(seg)
     api = bool(out) and out[0] == "api"

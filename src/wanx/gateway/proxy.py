@@ -19,7 +19,14 @@ from yarl import URL
 from wanx.gateway import splice
 from wanx.gateway.auth import COOKIE_NAME
 from wanx.gateway.responses import error_response
-from wanx.gateway.upstream import HOP_BY_HOP, HOP_BY_HOP_BYTES, UpstreamConnectError, UpstreamPool, UpstreamResponse
+from wanx.gateway.upstream import (
+    HEAD_CODEC,
+    HOP_BY_HOP,
+    HOP_BY_HOP_BYTES,
+    UpstreamConnectError,
+    UpstreamPool,
+    UpstreamResponse,
+)
 
 __all__ = [
     "STREAMED_KEY",
@@ -42,6 +49,7 @@ CHUNK = 256 * 1024
 CHUNK_OUT = 1 << 20
 SMALL_BODY = 256 * 1024  # answers this small are read whole and sent in one write
 SPLICE_MIN = 4 << 20  # answers this large go socket to socket (splice.py)
+_SESSION = COOKIE_NAME.lower()
 _NOT_FORWARDED = HOP_BY_HOP | {"authorization", "cookie", "host", "origin", "x-forwarded-for", "x-forwarded-host"}
 _WS_HANDSHAKE = ("sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-accept")
 
@@ -105,12 +113,8 @@ def upstream_header_items(
     # checked Origin itself (cookie requests), so it forwards one consistent with Host.
     if origin:
         out.append(("Origin", f"{proto}://{host}"))
-    kept = [
-        c.strip()
-        for value in cookies
-        for c in value.split(";")
-        if c.strip() and c.strip().partition("=")[0] != COOKIE_NAME
-    ]
+    # every pair that names the session cookie in any spelling goes, whatever a parser would make of it
+    kept = [c.strip() for value in cookies for c in value.split(";") if c.strip() and _SESSION not in c.lower()]
     if kept:
         out.append(("Cookie", "; ".join(kept)))
     out.append(("X-Forwarded-For", f"{previous}, {peer}" if previous else peer))
@@ -249,7 +253,7 @@ async def relay_download(
         wanted = {h.lower().encode() for h in keep_headers}
         for name, value in upstream.headers:
             if name.lower() in wanted and name.lower() != b"content-length":
-                response.headers[name.decode("latin-1")] = value.decode("latin-1")
+                response.headers[name.decode(*HEAD_CODEC)] = value.decode(*HEAD_CODEC)
         return await _stream_answer(request, response, upstream, ProxyResult(), pool.read_timeout_s)
     finally:
         upstream.release()
@@ -300,7 +304,7 @@ def response_header_items(headers: list[tuple[bytes, bytes]]) -> list[tuple[byte
 
 
 def _response_headers(headers: list[tuple[bytes, bytes]]) -> CIMultiDict[str]:
-    return CIMultiDict((n.decode("latin-1"), v.decode("latin-1")) for n, v in response_header_items(headers))
+    return CIMultiDict((n.decode(*HEAD_CODEC), v.decode(*HEAD_CODEC)) for n, v in response_header_items(headers))
 
 
 async def relay_websocket(

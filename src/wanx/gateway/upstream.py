@@ -16,6 +16,7 @@ from typing import cast
 import httptools
 
 __all__ = [
+    "HEAD_CODEC",
     "HOP_BY_HOP",
     "HOP_BY_HOP_BYTES",
     "UpstreamClosed",
@@ -31,6 +32,9 @@ HOP_BY_HOP = frozenset(
     | {"transfer-encoding", "upgrade"}
 )
 HOP_BY_HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)
+# Header text <-> bytes, as aiohttp's parser decodes them: every byte a client or ComfyUI sent comes out
+# the other side unchanged, whichever path (the front, or the aiohttp app) carried it.
+HEAD_CODEC = ("utf-8", "surrogateescape")
 _PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})
 _HIGH_WATER = 1 << 20  # body bytes buffered before the upstream socket is paused
 _MAX_IDLE = 256
@@ -336,7 +340,7 @@ class UpstreamResponse:
 def request_head(method: str, target: str, headers: Iterable[tuple[str, str]]) -> bytes:
     """The head of a request without a body."""
     lines = [f"{method} {target} HTTP/1.1", *(f"{name}: {value}" for name, value in headers)]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode(*HEAD_CODEC)
 
 
 class UpstreamPool:
@@ -406,7 +410,7 @@ class UpstreamPool:
         elif body is not None and not any(name.lower() == "content-length" for name, _ in headers):
             lines.append("Transfer-Encoding: chunked")
             chunked = True
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode(*HEAD_CODEC)
         replayable = not isinstance(body, AsyncIterator)
         conn = self.take(key)
         if conn is not None and replayable:

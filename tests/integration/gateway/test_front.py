@@ -75,6 +75,8 @@ def _upstream() -> web.Application:
             return web.Response(body=_payload(int(what[5:])), content_type="application/octet-stream")
         if what.startswith("stream-"):
             return await _stream(request, int(what[7:]))
+        if what == "disposition":
+            return web.Response(body=b"x", headers={"Content-Disposition": 'attachment; filename="caf\u00e9.mp4"'})
         if what.startswith("status-"):
             return web.Response(status=int(what[7:]), headers={"ETag": '"abc"'})
         response = web.StreamResponse()
@@ -472,7 +474,7 @@ async def test_an_upstream_timeout_is_not_retried(tmp_path: Path) -> None:
     [
         ("Host: other.example\r\n", 400),  # a second Host: aiohttp's parser refuses it
         ("User-Agent: a\r\nUser-Agent: b\r\n", 400),
-        ('Cookie: a="x; wanx_session={t}; y"\r\n', 200),  # Bearer still counts; the cookie is only odd
+        ("Cookie: a=1, wanx_session=junk\r\n", 200),  # Bearer still counts; the cookie is only odd
     ],
 )
 async def test_what_aiohttp_refuses_the_front_does_not_pass(pair: Pair, extra: str, status: int) -> None:
@@ -482,10 +484,51 @@ async def test_what_aiohttp_refuses_the_front_does_not_pass(pair: Pair, extra: s
     assert data.split(b" ", 2)[1] == str(status).encode(), data[:200]
 
 
-async def test_a_quoted_cookie_is_read_as_aiohttp_reads_it(pair: Pair) -> None:
-    raw = f'GET /api/models/small HTTP/1.1\r\nHost: gw\r\nCookie: a="x; wanx_session={pair.user}; y"\r\n'
-    data = await asyncio.to_thread(_exchange, pair.fast, (raw + "Connection: close\r\n\r\n").encode())
-    assert data.startswith(b"HTTP/1.1 401 ")
+@pytest.mark.parametrize(
+    ("cookie", "status"),
+    [
+        ("theme=dark; wanx_session={u}; lang=en", 200),
+        ('a="x; wanx_session={u}; y"', 200),  # malformed quoting, but one plain session pair: it is the token
+        ("wanx_session={u}; a=1, wanx_session={a}", 401),  # parsers split on ',' or not: refused
+        ("a=1, wanx_session={u}", 401),
+        ("a=1 wanx_session={u}", 401),
+        ("wanx_session ={u}", 401),
+        ("wanx_session\t={u}", 401),
+        ("wanx_session={u}; wanx_session ={a}", 401),
+        ("wanx_session={u}; wanx_session={a}", 401),  # twice: which one?
+        ('wanx_session="{u}"', 401),
+    ],
+)
+async def test_the_session_cookie_is_read_one_way_and_never_forwarded(pair: Pair, cookie: str, status: int) -> None:
+    """Both paths read the session cookie with ``auth.session_cookie``; the filter before ComfyUI drops every
+    pair that names it, so neither token in the header goes upstream, however a parser would split it."""
+    header = f"Cookie: {cookie.format(u=pair.user, a=pair.admin)}\r\n"
+    for base in (pair.fast, pair.plain):
+        before = len(pair.record())
+        raw = f"GET /api/models/small HTTP/1.1\r\nHost: gw.example\r\n{header}Connection: close\r\n\r\n"
+        data = await asyncio.to_thread(_exchange, base, raw.encode())
+        assert data.split(b" ", 2)[1] == str(status).encode(), (base, data[:300])
+        for seen in pair.record()[before:]:
+            forwarded = " ".join(v for _, v in seen["headers"])
+            assert pair.user not in forwarded and pair.admin not in forwarded and "wanx_session" not in forwarded
+            if "theme" in cookie:
+                assert dict(seen["headers"])["Cookie"] == "theme=dark; lang=en"
+
+
+async def test_header_bytes_pass_unchanged_both_ways(pair: Pair) -> None:
+    """Non-ASCII header bytes (UTF-8, or not) reach ComfyUI as sent, and a UTF-8 file name in its answer
+    reaches the client as sent, on both paths (the aiohttp path used to answer 500, or re-encode them)."""
+    seen, heads = [], []
+    for base in (pair.fast, pair.plain):
+        before = len(pair.record())
+        raw = _get("/api/models/disposition", pair.user, close=True, extra="X-Name: caf\xe9 \u20ac\r\n")
+        raw = raw.replace("\xe9".encode(), b"\xe9")  # a lone latin-1 byte beside a UTF-8 euro sign
+        data = await asyncio.to_thread(_exchange, base, raw)
+        assert data.startswith(b"HTTP/1.1 200 "), (base, data[:300])
+        heads.append([line for line in data.partition(b"\r\n\r\n")[0].split(b"\r\n") if b"isposition" in line])
+        seen.append(dict(pair.record()[before]["headers"])["X-Name"])
+    assert seen == ["caf\udce9 \u20ac"] * 2  # aiohttp's reading of b"caf\xe9 \xe2\x82\xac"
+    assert heads == [[b'Content-Disposition: attachment; filename="caf\xc3\xa9.mp4"']] * 2
 
 
 async def test_half_close_after_a_hand_off_closes_once_answered(pair: Pair) -> None:
