@@ -410,7 +410,9 @@ def create_app(
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
         app[SESSION_KEY] = new_upstream_session(read_timeout_s=settings.upstream_timeout_s * 10)
-        app[POOL_KEY] = UpstreamPool(read_timeout_s=settings.upstream_timeout_s * 10)
+        app[POOL_KEY] = UpstreamPool(
+            read_timeout_s=settings.upstream_timeout_s * 10, send_timeout_s=settings.upstream_timeout_s * 2
+        )
         flusher = asyncio.create_task(flush_periodically(app[AUDIT_KEY]))
         yield
         flusher.cancel()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import signal
 import socket
@@ -142,13 +143,19 @@ class FrontProtocol(asyncio.Protocol):
         self.transport = None
         if self._idle_timer is not None:
             self._idle_timer.cancel()
-        if self._task is not None:
-            self._task.cancel()
+        if self._task is not None and _started(self._task):
+            self._task.cancel()  # one not started yet must not be: it would skip its clean-up; it ends by itself
         if self._conn is not None and self._plan is not None:  # gone while its answer was on the way
             self._conn.abandon()
             self._conn = None
             self._record(self._plan, 499, 0)
         self.resume_writing()  # wakes a writer, which then finds the transport gone
+
+    def shut(self) -> asyncio.Task[None] | None:
+        """Drop the connection now (gateway shutdown); the task still answering on it, if any."""
+        if self.transport is not None:
+            self.transport.abort()  # close() would wait for the client to take what is buffered
+        return self._task
 
     def pause_writing(self) -> None:
         self._drain = self._loop.create_future()
@@ -313,7 +320,7 @@ class FrontProtocol(asyncio.Protocol):
         if isinstance(conn.error, UpstreamClosed) and not conn.received:  # an idle one the upstream had dropped
             self._task = self._loop.create_task(self._serve(plan))  # which connects afresh
             return
-        if conn.error is not None:
+        if conn.error is not None and not conn.complete:  # (a whole answer with junk after it still counts)
             status = self._answer_failure(plan, conn.error)
             self._record(plan, status, 0)
             self._finished()
@@ -334,9 +341,10 @@ class FrontProtocol(asyncio.Protocol):
     async def _serve(self, plan: Plan) -> None:
         """The task flavour: connect (or retry), then answer."""
         result = ProxyResult()
-        status = 500
+        status = 499  # the client went away before this task started
         try:
-            status = await self._proxy(plan, result)
+            if self.transport is not None:
+                status = await self._proxy(plan, result)
         except asyncio.CancelledError:
             status = result.upstream_status or 499  # the client went away
         except (TimeoutError, ConnectionError, OSError):
@@ -351,7 +359,8 @@ class FrontProtocol(asyncio.Protocol):
         """Answer a large or unframed body that the callback exchange could not take whole."""
         result = ProxyResult()
         try:
-            await self._relay(plan, upstream, result)
+            if self.transport is not None:  # else the client went away before this task started
+                await self._relay(plan, upstream, result)
         except asyncio.CancelledError:
             pass  # the client went away
         except (TimeoutError, ConnectionError, OSError):
@@ -441,7 +450,8 @@ class FrontProtocol(asyncio.Protocol):
             result.bytes_out += len(chunk)
             self._write(chunk if length is not None else b"%x\r\n%b\r\n" % (len(chunk), chunk))
             if self._drain is not None:
-                await self._drain
+                async with asyncio.timeout(self._front.pool.send_timeout_s):  # a client that takes nothing
+                    await self._drain
         if length is None:
             self._write(b"0\r\n\r\n")
 
@@ -457,7 +467,9 @@ class FrontProtocol(asyncio.Protocol):
         result.bytes_out = sum(len(chunk) for chunk in buffered)
         transport.write(head + b"".join(buffered))
         rest = length - result.bytes_out
-        if await splice.splice_to_transport(source, transport, rest, read_timeout_s=self._front.pool.read_timeout_s):
+        pool = self._front.pool
+        timeouts = {"read_timeout_s": pool.read_timeout_s, "send_timeout_s": pool.send_timeout_s}
+        if await splice.splice_to_transport(source, transport, rest, **timeouts):
             result.bytes_out = length
         return True
 
@@ -465,6 +477,12 @@ class FrontProtocol(asyncio.Protocol):
         if self.transport is None:
             raise ConnectionResetError("the client closed the connection")
         self.transport.write(data)
+
+
+def _started(task: asyncio.Task[None]) -> bool:
+    """Whether ``task``'s coroutine has begun (cancelling one that has not skips its ``finally`` blocks)."""
+    coro = task.get_coro()
+    return not (inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED)
 
 
 @dataclass
@@ -490,11 +508,12 @@ class GatewayServer:
         return cls(runner, server, front)
 
     async def close(self) -> None:
-        """Stop listening, drop the front's connections, then shut the aiohttp app down (its cleanup)."""
+        """Stop listening, drop the front's connections (answers still on their way are cut, as they would
+        be when the process exits), let their tasks end, then shut the aiohttp app down (its cleanup)."""
         self.server.close()
-        for conn in list(self.front.connections):
-            if conn.transport is not None:
-                conn.transport.close()
+        tasks = [task for conn in list(self.front.connections) if (task := conn.shut()) is not None]
+        if tasks:  # their clean-up releases upstream connections: let it run before the pool closes
+            await asyncio.wait(tasks, timeout=5)
         await self.runner.cleanup()
 
 

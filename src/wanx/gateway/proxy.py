@@ -197,7 +197,7 @@ async def proxy_http(
                 return web.Response(body=payload, status=upstream.status, headers=_response_headers(upstream.headers))
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason or None)
             response.headers.extend(_response_headers(upstream.headers))
-            return await _stream_answer(request, response, upstream, result, pool.read_timeout_s)
+            return await _stream_answer(request, response, upstream, result, pool)
         finally:
             upstream.release()
     except (BodyTooLarge, TimeoutError, ConnectionError, OSError) as exc:
@@ -221,18 +221,30 @@ async def _stream_answer(
     response: web.StreamResponse,
     upstream: UpstreamResponse,
     result: ProxyResult,
-    read_timeout_s: float,
+    pool: UpstreamPool,
 ) -> web.StreamResponse:
     if upstream.content_length is not None:
         response.content_length = upstream.content_length
     request[STREAMED_KEY] = result
     await response.prepare(request)
-    if not await _splice_rest(request, response, upstream, result, read_timeout_s):
+    if not await _splice_rest(request, response, upstream, result, pool):
         async for chunk in upstream.iter_chunks():
             result.bytes_out += len(chunk)
-            await response.write(chunk)
+            await _send(request, response, chunk, pool.send_timeout_s)
     await response.write_eof()
     return response
+
+
+async def _send(request: web.Request, response: web.StreamResponse, chunk: bytes, timeout_s: float) -> None:
+    """``response.write``, giving up on a client that takes no bytes for ``timeout_s`` (it would hold the
+    upstream connection, and ComfyUI's sending, for as long as it likes)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await response.write(chunk)
+    except TimeoutError:
+        if request.transport is not None:
+            request.transport.abort()
+        raise splice.ClientGone(f"the client took no bytes for {timeout_s} s") from None
 
 
 async def relay_download(
@@ -254,7 +266,7 @@ async def relay_download(
         for name, value in upstream.headers:
             if name.lower() in wanted and name.lower() != b"content-length":
                 response.headers[name.decode(*HEAD_CODEC)] = value.decode(*HEAD_CODEC)
-        return await _stream_answer(request, response, upstream, ProxyResult(), pool.read_timeout_s)
+        return await _stream_answer(request, response, upstream, ProxyResult(), pool)
     finally:
         upstream.release()
 
@@ -264,7 +276,7 @@ async def _splice_rest(
     response: web.StreamResponse,
     upstream: UpstreamResponse,
     result: ProxyResult,
-    read_timeout_s: float,
+    pool: UpstreamPool,
 ) -> bool:
     """Relay a large body of known length socket to socket (splice.py); False when that cannot be done here."""
     client = request.transport
@@ -279,9 +291,10 @@ async def _splice_rest(
     buffered, source = detached
     for chunk in buffered or [b""]:
         result.bytes_out += len(chunk)
-        await response.write(chunk)  # the first write also sends the head
+        await _send(request, response, chunk, pool.send_timeout_s)  # the first write also sends the head
     rest = length - result.bytes_out
-    if await splice.splice_to_transport(source, client, rest, read_timeout_s=read_timeout_s):
+    timeouts = {"read_timeout_s": pool.read_timeout_s, "send_timeout_s": pool.send_timeout_s}
+    if await splice.splice_to_transport(source, client, rest, **timeouts):
         result.bytes_out = length
     return True
 

@@ -44,24 +44,26 @@ async def _ready(loop: asyncio.AbstractEventLoop, fd: int, *, write: bool, timeo
         remove(fd)
 
 
-async def splice_exact(src_fd: int, dst_fd: int, length: int, *, read_timeout_s: float) -> None:
+async def splice_exact(
+    src_fd: int, dst_fd: int, length: int, *, read_timeout_s: float, send_timeout_s: float | None = None
+) -> None:
     """Move exactly ``length`` bytes from ``src_fd`` to ``dst_fd``.
 
-    Raises ConnectionError when the source ends early, ClientGone when the destination goes away,
-    TimeoutError when the source is silent for ``read_timeout_s``.
+    Raises ConnectionError when the source ends early, ClientGone when the destination goes away or takes
+    no bytes for ``send_timeout_s``, TimeoutError when the source is silent for ``read_timeout_s``.
     """
     src = os.dup(src_fd)
     try:
         dst = os.dup(dst_fd)
         try:
-            await _splice_dups(src, dst, length, read_timeout_s=read_timeout_s)
+            await _splice_dups(src, dst, length, read_timeout_s=read_timeout_s, send_timeout_s=send_timeout_s)
         finally:
             os.close(dst)
     finally:
         os.close(src)
 
 
-async def _splice_dups(src: int, dst: int, length: int, *, read_timeout_s: float) -> None:
+async def _splice_dups(src: int, dst: int, length: int, *, read_timeout_s: float, send_timeout_s: float | None) -> None:
     loop = asyncio.get_running_loop()
     pipe_r, pipe_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     try:
@@ -85,7 +87,10 @@ async def _splice_dups(src: int, dst: int, length: int, *, read_timeout_s: float
                 try:
                     m = os.splice(pipe_r, dst, in_pipe, flags=_FLAGS)
                 except BlockingIOError:
-                    await _ready(loop, dst, write=True, timeout=None)
+                    try:
+                        await _ready(loop, dst, write=True, timeout=send_timeout_s)
+                    except TimeoutError:
+                        raise ClientGone(f"the client took no bytes for {send_timeout_s} s") from None
                     continue
                 except OSError as exc:
                     raise ClientGone(str(exc)) from exc
@@ -109,13 +114,22 @@ def transport_fd(transport: asyncio.BaseTransport | None) -> int | None:
 
 
 async def splice_to_transport(
-    src: asyncio.BaseTransport, dst: asyncio.WriteTransport, length: int, *, read_timeout_s: float
+    src: asyncio.BaseTransport,
+    dst: asyncio.WriteTransport,
+    length: int,
+    *,
+    read_timeout_s: float,
+    send_timeout_s: float,
 ) -> bool:
     """``splice_exact`` from the socket under ``src`` (reading paused) into the one under ``dst`` once the
     bytes ``dst`` still holds have gone out; False (and ``dst`` closed) when the client went away first or
-    meanwhile. Raises ConnectionError when ``src`` closed first."""
-    pause = 0.001
+    meanwhile, or took no bytes for ``send_timeout_s``. Raises ConnectionError when ``src`` closed first."""
+    loop = asyncio.get_running_loop()
+    deadline, pause = loop.time() + send_timeout_s, 0.001
     while dst.get_write_buffer_size() and not dst.is_closing():
+        if loop.time() > deadline:
+            dst.abort()
+            return False
         await asyncio.sleep(pause)  # splice must not overtake bytes the transport still holds
         pause = min(pause * 2, 0.05)
     src_fd, dst_fd = transport_fd(src), transport_fd(dst)  # after the last wait: see the module docstring
@@ -125,8 +139,8 @@ async def splice_to_transport(
     if src_fd is None:
         raise ConnectionError("the upstream closed before its body was relayed")
     try:
-        await splice_exact(src_fd, dst_fd, length, read_timeout_s=read_timeout_s)
+        await splice_exact(src_fd, dst_fd, length, read_timeout_s=read_timeout_s, send_timeout_s=send_timeout_s)
     except ClientGone:
-        dst.close()
+        dst.abort()
         return False
     return True

@@ -61,7 +61,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._drain: asyncio.Future[None] | None = None
         self._chunks: collections.deque[bytes] = collections.deque()
         self._buffered = 0
-        self._paused = False
+        self.paused = False
         self.headers: list[tuple[bytes, bytes]] = []
         self.passed: list[bytes] | None = []  # header lines a proxy passes on, built while parsing (None: see headers)
         self.reason_raw = b""
@@ -109,6 +109,10 @@ class UpstreamConnection(asyncio.Protocol):
 
     # httptools callbacks
 
+    def on_message_begin(self) -> None:
+        if self.complete:  # a second answer to one request: out of step, never to be reused
+            raise UpstreamClosed("the upstream sent more than one answer to a request")
+
     def on_status(self, reason: bytes) -> None:
         self.reason_raw += reason
 
@@ -138,8 +142,8 @@ class UpstreamConnection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self._chunks.append(body)
         self._buffered += len(body)
-        if self._buffered > _HIGH_WATER and not self._paused and self.transport is not None:
-            self._paused = True
+        if self._buffered > _HIGH_WATER and not self.paused and self.transport is not None:
+            self.paused = True
             self.transport.pause_reading()
         self._wakeup(self._wake)
 
@@ -263,8 +267,8 @@ class UpstreamConnection(asyncio.Protocol):
                 self._wake = None
         chunk = self._chunks.popleft()
         self._buffered -= len(chunk)
-        if self._paused and self._buffered <= _HIGH_WATER // 2 and self.transport is not None:
-            self._paused = False
+        if self.paused and self._buffered <= _HIGH_WATER // 2 and self.transport is not None:
+            self.paused = False
             self.transport.resume_reading()
         return chunk
 
@@ -272,8 +276,8 @@ class UpstreamConnection(asyncio.Protocol):
         chunks = list(self._chunks)
         self._chunks.clear()
         self._buffered = 0
-        if self._paused and self.transport is not None:
-            self._paused = False
+        if self.paused and self.transport is not None:
+            self.paused = False
             self.transport.resume_reading()
         return chunks
 
@@ -317,6 +321,7 @@ class UpstreamResponse:
             return None
         buffered = conn.take_buffered()
         conn.transport.pause_reading()  # after take_buffered, which resumes a connection paused at high water
+        conn.paused = True
         return buffered, conn.transport
 
     @property
@@ -346,14 +351,19 @@ def request_head(method: str, target: str, headers: Iterable[tuple[str, str]]) -
 class UpstreamPool:
     """Idle keep-alive connections per (host, port, TLS); no limit on connections in use."""
 
-    def __init__(self, *, connect_timeout_s: float = 5.0, read_timeout_s: float = 300.0) -> None:
+    def __init__(
+        self, *, connect_timeout_s: float = 5.0, read_timeout_s: float = 300.0, send_timeout_s: float = 60.0
+    ) -> None:
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
+        self.send_timeout_s = send_timeout_s  # for the callers: how long a client may take no bytes of an answer
         self._idle: dict[tuple[str, int, bool], list[UpstreamConnection]] = {}
 
     def release(self, key: tuple[str, int, bool], conn: UpstreamConnection, *, head_only: bool = False) -> None:
-        """Back to the idle list when the answer was read to its end and both sides keep the connection."""
-        if conn.complete and conn.keep_alive and not conn.closed and not head_only:
+        """Back to the idle list when the answer was read to its end and both sides keep the connection;
+        closed otherwise, and when its reading is paused (the next answer would never be read)."""
+        reusable = conn.complete and conn.keep_alive and conn.error is None and not conn.paused
+        if reusable and not conn.closed and not head_only:
             self._put(key, conn)
         elif conn.transport is not None:
             conn.transport.close()

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import aiohttp
 import pytest
@@ -51,12 +52,14 @@ def _upstream() -> web.Application:
         response: web.StreamResponse = await handler(request)
         return response
 
-    async def _stream(request: web.Request, size: int) -> web.StreamResponse:
-        """A body of known length written in pieces; ``/__open`` counts those still being written (one stays
-        open for as long as the gateway keeps its connection)."""
+    async def _stream(request: web.Request, size: int, *, chunked: bool = False) -> web.StreamResponse:
+        """A body of ``size`` bytes written in pieces, of known length or chunked; ``/__open`` counts those
+        still being written (one stays open for as long as the gateway keeps its connection)."""
         request.app[OPEN][0] += 1
         try:
-            response = web.StreamResponse(headers={"Content-Length": str(size)})
+            response = web.StreamResponse(headers={} if chunked else {"Content-Length": str(size)})
+            if chunked:
+                response.enable_chunked_encoding()
             await response.prepare(request)
             piece = bytes(65536)
             for start in range(0, size, len(piece)):
@@ -75,6 +78,8 @@ def _upstream() -> web.Application:
             return web.Response(body=_payload(int(what[5:])), content_type="application/octet-stream")
         if what.startswith("stream-"):
             return await _stream(request, int(what[7:]))
+        if what.startswith("chunked-"):
+            return await _stream(request, int(what[8:]), chunked=True)
         if what == "disposition":
             return web.Response(body=b"x", headers={"Content-Disposition": 'attachment; filename="caf\u00e9.mp4"'})
         if what.startswith("status-"):
@@ -113,16 +118,23 @@ class Pair:
     plain_audit: io.StringIO
 
     def record(self) -> list[dict[str, Any]]:
-        return list(self._ask("/__record"))
+        return list(_ask(self.upstream, "/__record"))
 
     def still_open(self) -> int:
-        return int(self._ask("/__open"))
+        return _still_open(self.upstream)
 
-    def _ask(self, path: str) -> Any:
-        with socket.create_connection(("127.0.0.1", URL(self.upstream).port or 80)) as sock:
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-            data = _read_all(sock)
-        return json.loads(data.partition(b"\r\n\r\n")[2])
+
+def _ask(upstream: str, path: str) -> Any:
+    """What the test upstream says at ``path`` (its JSON)."""
+    with socket.create_connection(("127.0.0.1", URL(upstream).port or 80)) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = _read_all(sock)
+    return json.loads(data.partition(b"\r\n\r\n")[2])
+
+
+def _still_open(upstream: str) -> int:
+    """How many of the test upstream's streamed answers are still being written."""
+    return int(_ask(upstream, "/__open"))
 
 
 def _read_all(sock: socket.socket) -> bytes:
@@ -386,6 +398,46 @@ async def test_client_gone_before_the_splice_leaves_no_upstream_connection_open(
     assert await asyncio.to_thread(pair.still_open) == 0
 
 
+@pytest.mark.parametrize("front", ["fast", "plain"])
+@pytest.mark.parametrize("what", [f"stream-{HUGE * 8}", f"chunked-{HUGE * 8}"])  # spliced, and through Python
+async def test_a_client_that_takes_nothing_is_dropped(tmp_path: Path, front: str, what: str) -> None:
+    """A client that asks for a large answer and reads none of it is dropped after the send timeout (twice
+    the upstream timeout), and the upstream connection with it: it no longer holds ComfyUI's sending."""
+    with _pair(tmp_path, upstream_timeout_s=0.5) as p:
+        url = URL(p.fast if front == "fast" else p.plain)
+        with socket.create_connection((url.host, url.port)) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(_get(f"/api/models/{what}", p.user))
+            await asyncio.sleep(0.5)
+            assert await asyncio.to_thread(p.still_open) == 1  # the upstream is stuck writing
+            for _ in range(100):
+                if await asyncio.to_thread(p.still_open) == 0:
+                    break
+                await asyncio.sleep(0.1)
+            assert await asyncio.to_thread(p.still_open) == 0
+
+
+async def test_shutdown_ends_answers_in_flight(tmp_path: Path) -> None:
+    """Closing the gateway cuts the answers still on their way and closes their upstream connections."""
+    tokens = tmp_path / "tokens.json"
+    user = add_token(tokens, name="alice", role=Role.USER)
+    with run_app(_upstream) as base:
+        settings = load_settings({}, upstream=base, tokens_file=tokens)
+        with run_gateway_app(lambda: create_app(settings, audit_stream=io.StringIO())) as gw:
+            url = URL(gw)
+            sock = socket.create_connection((url.host, url.port))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(_get(f"/api/models/chunked-{HUGE * 8}", user))
+            await asyncio.sleep(0.5)
+            assert await asyncio.to_thread(_still_open, base) == 1
+        for _ in range(50):
+            if await asyncio.to_thread(_still_open, base) == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert await asyncio.to_thread(_still_open, base) == 0
+        sock.close()
+
+
 async def test_revoked_token_refused_on_the_same_connection(pair: Pair, tmp_path: Path) -> None:
     from wanx.gateway.tokens import revoke_token
 
@@ -402,7 +454,7 @@ async def test_revoked_token_refused_on_the_same_connection(pair: Pair, tmp_path
 @contextlib.contextmanager
 def _raw_upstream(hits: list[str]) -> Iterator[str]:
     """An upstream written byte by byte: ``/early/NAME`` answers 103 first and then NAME's own 200 after a
-    pause; ``/slow`` never answers; anything else answers at once."""
+    pause; ``/slow`` never answers; ``/twice`` answers twice; anything else answers at once."""
 
     tasks: set[asyncio.Task[Any]] = set()
 
@@ -418,6 +470,9 @@ def _raw_upstream(hits: list[str]) -> Iterator[str]:
                     await asyncio.sleep(30)
                     return
                 body = f"for {path}".encode()
+                if path == "/api/models/twice":  # a broken upstream: two answers to one request, in one write
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body) * 2)
+                    continue
                 if path.startswith("/api/models/early"):
                     writer.write(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
                     await writer.drain()
@@ -453,6 +508,19 @@ async def test_an_informational_answer_is_not_the_answer(tmp_path: Path) -> None
                 path = f"/api/models/{name}"
                 answers = _split_answers(await asyncio.to_thread(_exchange, base, _get(path, p.user, close=True)))
                 assert [(a[0], a[2]) for a in answers] == [(200, f"for {path}".encode())], base
+
+
+async def test_a_second_answer_to_one_request_reaches_nobody(tmp_path: Path) -> None:
+    """Bytes after a whole answer are never parsed into it, nor served to the next caller: the connection
+    is dropped (the status line used to come out as '200 OKOK')."""
+    hits: list[str] = []
+    with _raw_upstream(hits) as upstream, _pair(tmp_path, upstream=upstream) as p:
+        for base in (p.fast, p.plain):
+            for path in ("/api/models/warm", "/api/models/twice", "/api/models/next", "/api/models/last"):
+                raw = _get(path, p.user, close=True)
+                data = await asyncio.to_thread(_exchange, base, raw)
+                assert data.startswith(b"HTTP/1.1 200 OK\r\n"), (base, path, data[:100])
+                assert _split_answers(data) == [(200, mock.ANY, f"for {path}".encode())], (base, path)
 
 
 async def test_an_upstream_timeout_is_not_retried(tmp_path: Path) -> None:

@@ -33,9 +33,9 @@ async def test_large_view_arrives_exactly_and_is_audited(gate: Gate, monkeypatch
     calls: list[int] = []
     real = splice.splice_exact
 
-    async def counted(src: int, dst: int, length: int, *, read_timeout_s: float) -> None:
+    async def counted(src: int, dst: int, length: int, **timeouts: float) -> None:
         calls.append(length)
-        await real(src, dst, length, read_timeout_s=read_timeout_s)
+        await real(src, dst, length, **timeouts)
 
     monkeypatch.setattr(splice, "splice_exact", counted)
     headers = {"Authorization": f"Bearer {gate.user}"}
