@@ -12,6 +12,9 @@ import contextlib
 import io
 import json
 import socket
+import struct
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -452,9 +455,10 @@ async def test_revoked_token_refused_on_the_same_connection(pair: Pair, tmp_path
 
 
 @contextlib.contextmanager
-def _raw_upstream(hits: list[str]) -> Iterator[str]:
+def _raw_upstream(hits: list[str], gate: threading.Event | None = None) -> Iterator[str]:
     """An upstream written byte by byte: ``/early/NAME`` answers 103 first and then NAME's own 200 after a
-    pause; ``/slow`` never answers; ``/twice`` answers twice; anything else answers at once."""
+    pause; ``/slow`` never answers; ``/twice`` answers twice; ``/gated`` sends 64 MiB once ``gate`` is set
+    and appends 'gated: ended' to ``hits`` when its connection goes; anything else answers at once."""
 
     tasks: set[asyncio.Task[Any]] = set()
 
@@ -469,6 +473,16 @@ def _raw_upstream(hits: list[str]) -> Iterator[str]:
                 if path == "/api/models/slow":
                     await asyncio.sleep(30)
                     return
+                if path == "/api/models/gated" and gate is not None:
+                    await asyncio.to_thread(gate.wait, 10)
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (64 << 20))
+                    try:
+                        for _ in range(1024):
+                            writer.write(bytes(65536))
+                            await writer.drain()
+                    finally:
+                        hits.append("gated: ended")
+                    continue
                 body = f"for {path}".encode()
                 if path == "/api/models/twice":  # a broken upstream: two answers to one request, in one write
                     writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body) * 2)
@@ -521,6 +535,41 @@ async def test_a_second_answer_to_one_request_reaches_nobody(tmp_path: Path) -> 
                 data = await asyncio.to_thread(_exchange, base, raw)
                 assert data.startswith(b"HTTP/1.1 200 OK\r\n"), (base, path, data[:100])
                 assert _split_answers(data) == [(200, mock.ANY, f"for {path}".encode())], (base, path)
+
+
+async def test_a_client_gone_as_a_large_head_arrives_leaves_no_upstream_connection(tmp_path: Path) -> None:
+    """The client's reset and the upstream's head land in the same turn of the gateway's loop: the task that
+    would stream the answer is cancelled before it starts. It used to skip its clean-up then, and the
+    upstream connection stayed open with ComfyUI stuck sending."""
+    hits: list[str] = []
+    gate = threading.Event()
+    loops: list[asyncio.AbstractEventLoop] = []
+    tokens = tmp_path / "tokens.json"
+    user = add_token(tokens, name="alice", role=Role.USER)
+
+    def factory(settings: Any) -> web.Application:
+        loops.append(asyncio.get_running_loop())
+        return create_app(settings, audit_stream=io.StringIO())
+
+    with _raw_upstream(hits, gate) as upstream:
+        settings = load_settings({}, upstream=upstream, tokens_file=tokens)
+        with run_gateway_app(lambda: factory(settings)) as gw:
+            await asyncio.to_thread(_exchange, gw, _get("/api/models/warm", user, close=True))  # a pooled connection
+            url = URL(gw)
+            sock = socket.create_connection((url.host, url.port))
+            sock.sendall(_get("/api/models/gated", user))
+            await asyncio.sleep(0.3)  # the request is upstream, waiting for the gate
+            loops[0].call_soon_threadsafe(time.sleep, 0.6)  # hold the gateway's loop still ...
+            await asyncio.sleep(0.1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # ... while the client resets ...
+            await asyncio.sleep(0.05)
+            gate.set()  # ... and the head arrives: both wait for the same turn
+            for _ in range(50):
+                if "gated: ended" in hits:
+                    break
+                await asyncio.sleep(0.1)
+            assert "gated: ended" in hits
 
 
 async def test_an_upstream_timeout_is_not_retried(tmp_path: Path) -> None:
