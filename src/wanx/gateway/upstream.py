@@ -77,6 +77,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._head_only = False
         self._small = 0
         self._informational = False
+        self._chunked = False
 
     # asyncio.Protocol
 
@@ -96,7 +97,11 @@ class UpstreamConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if not self.complete:
+        unframed = self.head_done and self.content_length is None and not self._chunked and self.error is None
+        if not self.complete and unframed and exc is None:  # a body with no length and no chunks ends with
+            self.complete, self.keep_alive = True, False  # the connection (httptools has no end-of-input call)
+            self._wakeup(self._wake)
+        elif not self.complete:
             self._fail(UpstreamClosed("the upstream closed the connection"))
         self._wakeup(self._drain)
 
@@ -122,6 +127,7 @@ class UpstreamConnection(asyncio.Protocol):
         if low == b"content-length":
             self.content_length = int(value) if value.strip().isdigit() else None
         elif low in HOP_BY_HOP_BYTES:
+            self._chunked = self._chunked or low == b"transfer-encoding"
             if low == b"connection" and value.strip().lower() not in _PLAIN_CONNECTION:
                 self.passed = None  # it names other headers to drop: the caller filters ``headers`` itself
         elif self.passed is not None:
@@ -219,6 +225,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.received = False
         self.error = None
         self.content_length = None
+        self._chunked = False
         self._head_only = False
 
     async def send(self, data: bytes) -> None:

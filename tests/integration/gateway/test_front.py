@@ -456,9 +456,10 @@ async def test_revoked_token_refused_on_the_same_connection(pair: Pair, tmp_path
 
 @contextlib.contextmanager
 def _raw_upstream(hits: list[str], gate: threading.Event | None = None) -> Iterator[str]:
-    """An upstream written byte by byte: ``/early/NAME`` answers 103 first and then NAME's own 200 after a
-    pause; ``/slow`` never answers; ``/twice`` answers twice; ``/gated`` sends 64 MiB once ``gate`` is set
-    and appends 'gated: ended' to ``hits`` when its connection goes; anything else answers at once."""
+    """An upstream written byte by byte. ``/early/NAME`` answers 103 first and then NAME's own 200 after
+    a pause; ``/slow`` never answers; ``/twice`` answers twice; ``/unframed`` ends its body by closing;
+    ``/gated`` sends 64 MiB once ``gate`` is set, and appends 'gated: ended' to ``hits`` when its
+    connection goes; anything else answers at once."""
 
     tasks: set[asyncio.Task[Any]] = set()
 
@@ -484,6 +485,10 @@ def _raw_upstream(hits: list[str], gate: threading.Event | None = None) -> Itera
                         hits.append("gated: ended")
                     continue
                 body = f"for {path}".encode()
+                if path == "/api/models/unframed":  # no length, not chunked: the close ends the body
+                    writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body * 1000)
+                    await writer.drain()
+                    break
                 if path == "/api/models/twice":  # a broken upstream: two answers to one request, in one write
                     writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body) * 2)
                     continue
@@ -522,6 +527,20 @@ async def test_an_informational_answer_is_not_the_answer(tmp_path: Path) -> None
                 path = f"/api/models/{name}"
                 answers = _split_answers(await asyncio.to_thread(_exchange, base, _get(path, p.user, close=True)))
                 assert [(a[0], a[2]) for a in answers] == [(200, f"for {path}".encode())], base
+
+
+async def test_a_body_ended_by_the_close_arrives_whole(tmp_path: Path) -> None:
+    """An answer with neither a length nor chunks (HTTP/1.0 style) ends when the upstream closes: the client
+    gets all of it, re-framed (it used to get a truncated answer from the front, a 500 from aiohttp)."""
+    hits: list[str] = []
+    with _raw_upstream(hits) as upstream, _pair(tmp_path, upstream=upstream) as p:
+        for base in (p.fast, p.plain):
+            raw = _get("/api/models/unframed", p.user) + _get("/api/models/next", p.user, close=True)
+            answers = _split_answers(await asyncio.to_thread(_exchange, base, raw))
+            assert [(a[0], a[2]) for a in answers] == [
+                (200, b"for /api/models/unframed" * 1000),
+                (200, b"for /api/models/next"),
+            ], base
 
 
 async def test_a_second_answer_to_one_request_reaches_nobody(tmp_path: Path) -> None:
