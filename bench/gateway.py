@@ -22,7 +22,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psutil
 
@@ -112,6 +112,13 @@ def download(
     return Download(size / seconds / 1e6, peak[0] - base, cpu)
 
 
+def stolen_percent(since: Any) -> float:
+    """The share of CPU time the hypervisor gave to other guests since ``since`` (``psutil.cpu_times()``)."""
+    now = psutil.cpu_times()
+    total = sum(now) - sum(since)
+    return 100 * (getattr(now, "steal", 0.0) - getattr(since, "steal", 0.0)) / total if total else 0.0
+
+
 def sum_cpu(run: Download) -> float:
     return sum(run.cpu_s.values())
 
@@ -183,6 +190,7 @@ def main() -> int:
     if not shutil.which("curl"):
         print("bench-gateway: skipped, curl is not installed (apt-get install -y curl)")
         return 0
+    cpu_at_start = psutil.cpu_times()
     with tempfile.TemporaryDirectory(prefix="wanx-bench-") as tmp:
         root = Path(tmp) / "comfy"
         (root / "output").mkdir(parents=True)
@@ -278,7 +286,8 @@ def main() -> int:
             )
             print(
                 f"load average during the run: {' '.join(f'{x:.1f}' for x in psutil.getloadavg())} "
-                f"on {psutil.cpu_count()} CPUs"
+                f"on {psutil.cpu_count()} CPUs; {stolen_percent(cpu_at_start):.0f}% of CPU time stolen by the "
+                "hypervisor (a VM's neighbours; above a few percent, ratios are noisy)"
             )
     missed = [k for k, v in results.items() if (v >= TARGETS[k] if k == "rss_mib" else v < TARGETS[k])]
     print("bench-gateway: " + ("all targets met" if not missed else f"missed: {', '.join(missed)}"))
