@@ -468,8 +468,9 @@ class FrontProtocol(asyncio.Protocol):
         transport.write(head + b"".join(buffered))
         rest = length - result.bytes_out
         pool = self._front.pool
-        timeouts = {"read_timeout_s": pool.read_timeout_s, "send_timeout_s": pool.send_timeout_s}
-        if await splice.splice_to_transport(source, transport, rest, **timeouts):
+        if await splice.splice_to_transport(
+            source, transport, rest, read_timeout_s=pool.read_timeout_s, send_timeout_s=pool.send_timeout_s
+        ):
             result.bytes_out = length
         return True
 

@@ -293,8 +293,9 @@ async def _splice_rest(
         result.bytes_out += len(chunk)
         await _send(request, response, chunk, pool.send_timeout_s)  # the first write also sends the head
     rest = length - result.bytes_out
-    timeouts = {"read_timeout_s": pool.read_timeout_s, "send_timeout_s": pool.send_timeout_s}
-    if await splice.splice_to_transport(source, client, rest, **timeouts):
+    if await splice.splice_to_transport(
+        source, client, rest, read_timeout_s=pool.read_timeout_s, send_timeout_s=pool.send_timeout_s
+    ):
         result.bytes_out = length
     return True
 

@@ -350,7 +350,7 @@ class UpstreamResponse:
 
 
 def request_head(method: str, target: str, headers: Iterable[tuple[str, str]]) -> bytes:
-    """The head of a request without a body."""
+    """The head of a request; ``headers`` carry its framing, if it has a body."""
     lines = [f"{method} {target} HTTP/1.1", *(f"{name}: {value}" for name, value in headers)]
     return ("\r\n".join(lines) + "\r\n\r\n").encode(*HEAD_CODEC)
 
@@ -419,15 +419,14 @@ class UpstreamPool:
         when it is bytes (Content-Length is set here); a streamed body keeps the client's Content-Length,
         or is sent chunked without one."""
         key = (host, port, tls)
-        lines = [f"{method} {target} HTTP/1.1"]
-        lines.extend(f"{name}: {value}" for name, value in headers)
+        headers = list(headers)
         chunked = False
         if isinstance(body, bytes):
-            lines.append(f"Content-Length: {len(body)}")
+            headers.append(("Content-Length", str(len(body))))
         elif body is not None and not any(name.lower() == "content-length" for name, _ in headers):
-            lines.append("Transfer-Encoding: chunked")
+            headers.append(("Transfer-Encoding", "chunked"))
             chunked = True
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode(*HEAD_CODEC)
+        head = request_head(method, target, headers)
         replayable = not isinstance(body, AsyncIterator)
         conn = self.take(key)
         if conn is not None and replayable:

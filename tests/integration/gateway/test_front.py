@@ -123,9 +123,6 @@ class Pair:
     def record(self) -> list[dict[str, Any]]:
         return list(_ask(self.upstream, "/__record"))
 
-    def still_open(self) -> int:
-        return _still_open(self.upstream)
-
 
 def _ask(upstream: str, path: str) -> Any:
     """What the test upstream says at ``path`` (its JSON)."""
@@ -138,6 +135,14 @@ def _ask(upstream: str, path: str) -> Any:
 def _still_open(upstream: str) -> int:
     """How many of the test upstream's streamed answers are still being written."""
     return int(_ask(upstream, "/__open"))
+
+
+async def _open_after(upstream: str, seconds: float) -> int:
+    """``_still_open`` once it reaches 0, or when ``seconds`` have passed."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while (n := await asyncio.to_thread(_still_open, upstream)) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    return n
 
 
 def _read_all(sock: socket.socket) -> bytes:
@@ -394,11 +399,7 @@ async def test_client_gone_before_the_splice_leaves_no_upstream_connection_open(
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.sendall(_get(f"/api/models/stream-{HUGE * 4}", pair.user))
             sock.recv(1000)
-    for _ in range(100):
-        if await asyncio.to_thread(pair.still_open) == 0:
-            break
-        await asyncio.sleep(0.05)
-    assert await asyncio.to_thread(pair.still_open) == 0
+    assert await _open_after(pair.upstream, 5) == 0
 
 
 @pytest.mark.parametrize("front", ["fast", "plain"])
@@ -412,12 +413,8 @@ async def test_a_client_that_takes_nothing_is_dropped(tmp_path: Path, front: str
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.sendall(_get(f"/api/models/{what}", p.user))
             await asyncio.sleep(0.5)
-            assert await asyncio.to_thread(p.still_open) == 1  # the upstream is stuck writing
-            for _ in range(100):
-                if await asyncio.to_thread(p.still_open) == 0:
-                    break
-                await asyncio.sleep(0.1)
-            assert await asyncio.to_thread(p.still_open) == 0
+            assert await asyncio.to_thread(_still_open, p.upstream) == 1  # the upstream is stuck writing
+            assert await _open_after(p.upstream, 10) == 0
 
 
 async def test_shutdown_ends_answers_in_flight(tmp_path: Path) -> None:
@@ -433,11 +430,7 @@ async def test_shutdown_ends_answers_in_flight(tmp_path: Path) -> None:
             sock.sendall(_get(f"/api/models/chunked-{HUGE * 8}", user))
             await asyncio.sleep(0.5)
             assert await asyncio.to_thread(_still_open, base) == 1
-        for _ in range(50):
-            if await asyncio.to_thread(_still_open, base) == 0:
-                break
-            await asyncio.sleep(0.1)
-        assert await asyncio.to_thread(_still_open, base) == 0
+        assert await _open_after(base, 5) == 0
         sock.close()
 
 
